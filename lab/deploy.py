@@ -1,0 +1,74 @@
+"""Run the real deploy against the lab VM, the way a user runs it: pyinfra over SSH.
+
+Used by `python3 -m lab deploy` and by the lab tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    seconds: float
+    output: str  # pyinfra's progress on stderr
+    report: dict = field(default_factory=dict)  # pyinfra --json on stdout
+
+    @property
+    def changed(self) -> list[str]:
+        """Names of operations that changed something."""
+        ops = self.report.get("results", {}).get("operations", [])
+        return [op["name"] for op in ops if op.get("success")]
+
+    @property
+    def errors(self) -> list[str]:
+        ops = self.report.get("results", {}).get("operations", [])
+        return [op["name"] for op in ops if op.get("error")]
+
+    @property
+    def executed(self) -> int:
+        """Operations that ran commands on the host (changed or failed)."""
+        return len(self.changed) + len(self.errors)
+
+
+def run(group_data: list[Path] | None = None, log: Path | None = None,
+        inventory: str = "inventory.py", echo: bool = False,
+        progress: bool = False) -> DeployResult:
+    """`pyinfra -y --json inventory.py deploy.py`, with optional extra group_data dirs.
+
+    echo: pass pyinfra's whole progress output through; progress: only one line per
+    operation as it starts."""
+    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, "deploy.py"]
+    for extra in group_data or []:
+        cmd += ["--group-data", str(extra)]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        if echo or (progress and line.startswith("--> Starting operation")):
+            sys.stderr.write(line)
+    stdout = proc.stdout.read() if proc.stdout else ""
+    proc.wait()
+    seconds = time.monotonic() - start
+    output = "".join(lines)
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(cmd)}\n{output}\n--- json ---\n{stdout}")
+    try:
+        report = json.loads(stdout) if stdout.strip() else {}
+    except json.JSONDecodeError:
+        report = {}
+        output += "\n[stdout was not JSON]\n" + stdout
+    return DeployResult(proc.returncode, seconds, output, report)
