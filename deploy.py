@@ -1,0 +1,45 @@
+"""Deploy or update the browser development environment: `pyinfra inventory.py deploy.py`.
+
+The data is loaded and validated before the first operation, so bad group data stops the
+run with every problem listed and the host untouched.
+"""
+
+import sys
+from pathlib import Path
+
+from pyinfra import host
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from operations.account import account  # noqa: E402
+from operations.containers import containers  # noqa: E402
+from operations.image import image  # noqa: E402
+from operations.model import ConfigError, load  # noqa: E402
+from operations.packages import packages  # noqa: E402
+from operations.preflight import preflight  # noqa: E402
+from operations.proxy import proxy  # noqa: E402
+from operations.secrets import read_ai_keys, wanted_names  # noqa: E402
+from operations.workspaces import workspaces  # noqa: E402
+
+try:
+    site = load(host.data)
+except ConfigError as error:
+    # pyinfra would bury this under a traceback; the message already names key and fix.
+    sys.stderr.write(f"\n{host.name}: {error}\n")
+    sys.exit(2)
+
+keys = read_ai_keys(site)
+if not keys:
+    sys.stderr.write(
+        f"\nWARNING: no shared AI provider key found (looked for {', '.join(wanted_names(site))}"
+        " in the environment and in secrets.env). The deploy goes on; opencode will ask each"
+        " person to connect a provider themselves.\n\n"
+    )
+
+preflight(site)
+packages(site)
+account(site)
+workspaces(site)
+image(site)
+containers(site, keys)
+proxy(site)

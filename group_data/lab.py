@@ -1,0 +1,31 @@
+# The lab VM (`python3 -m lab up`): a disposable Debian 13 VPS on loopback.
+# These users exist only there; their passwords are in tests/lab/conftest.py on purpose,
+# because the tests log in with them. Never reuse this file for a real server.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lab import base_image, vsix  # noqa: E402
+
+domain = "lab.test"
+
+users = {
+    "alice": {
+        "port": 8081,
+        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$ba314BYZ9zZwoyJhvPHIfg$cYYJBOulfMs/cMW/xNlaCUoC4LYxaCja532AAQkf/co",  # noqa: E501
+    },
+    "bob": {
+        "port": 8082,
+        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$/vyfDMQuRSJRmwoMensbbA$kPrVJtQik7/ozIiBEOu2L9C4jIs9JvS/IYmqKeX6vpQ",  # noqa: E501
+    },
+}
+
+# No registry and no Open VSX are reachable from the lab: the stand-in for
+# codercom/code-server (`python3 -m lab base-image`) is loaded from an archive, and the
+# stand-in opencode extension (`python3 -m lab vsix`) is built into the image from a file.
+image_base = base_image.IMAGE_TAG
+image_base_archive = str(base_image.archive_path())
+image_extension_vsix = str(vsix.vsix_path())
+# Outbound HTTPS here goes through a TLS-intercepting proxy that this machine trusts.
+image_build_ca = "/etc/ssl/certs/ca-certificates.crt"

@@ -1,0 +1,1 @@
+"""One @deploy per concern, composed by deploy.py."""

@@ -1,0 +1,51 @@
+"""The unprivileged account that owns every container, with its own systemd user manager."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server, systemd
+
+from operations.model import Site
+
+
+@deploy("Service account")
+def account(site: Site) -> None:
+    name, uid = site.service_account, site.service_account_uid
+    server.group(name="Group of the service account", group=name, gid=uid)
+    server.user(
+        name=f"Rootless service account {name}",
+        user=name,
+        uid=uid,
+        group=name,
+        home=site.account_home,
+        shell="/usr/sbin/nologin",
+        system=True,
+        create_home=True,
+        comment="code-server containers (rootless podman)",
+    )
+    # A fixed, documented subordinate range: useradd gives system accounts none, and a
+    # predictable range keeps file ownership in the workspaces stable across reinstalls.
+    for path in ("/etc/subuid", "/etc/subgid"):
+        files.file(name=f"{path} exists", path=path, touch=False)
+        files.line(
+            name=f"Subordinate ids for {name} in {path}",
+            path=path,
+            line=f"^{name}:{site.subid_start}:{site.subid_count}$",
+        )
+
+    # Linger starts the user manager at boot, so the containers come back without a login.
+    if not host.get_fact(File, path=f"/var/lib/systemd/linger/{name}"):
+        server.shell(name=f"Enable linger for {name}", commands=[f"loginctl enable-linger {name}"])
+    started = systemd.service(
+        name=f"User manager of {name}", service=f"user@{uid}.service", running=True
+    )
+    if started.will_change:
+        server.shell(
+            name="Wait for the user bus",
+            commands=[
+                f"for i in $(seq 100); do [ -S {site.runtime_dir}/bus ] && exit 0; sleep 0.2;"
+                f" done; echo 'no user bus at {site.runtime_dir}/bus' >&2; exit 1"
+            ],
+        )

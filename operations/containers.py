@@ -1,0 +1,146 @@
+"""One rootless quadlet unit per user, its password secret, and removal of departed users.
+
+A user's container restarts only when its own unit file or its own secret changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+from typing import Mapping
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.util import get_template
+from pyinfra.operations import files, server
+
+from operations.facts import AccountPodmanFact, DirectoryListing
+from operations.model import CODER_UID, REPO, Site, User, ai_secret, format_size
+
+TEMPLATES = REPO / "templates/etc/containers/systemd/users"
+
+
+OPENCODE_CONFIG = "/etc/vscode/opencode.json"
+
+
+def opencode_config() -> str:
+    """opencode's managed config (mounted read-only at /etc/opencode/opencode.json):
+    the image pins the version, so no self-update; no public share links of sessions.
+    Provider keys come from the environment, where opencode looks for them."""
+    return get_template(str(REPO / "templates/etc/vscode/opencode.json.j2")).render(
+        share="disabled")
+
+
+def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -> dict:
+    """Exactly what the quadlet template needs."""
+    return {
+        "opencode_config": OPENCODE_CONFIG,
+        # In the unit, so that a changed config restarts the containers that mount it.
+        "opencode_config_sha": hashlib.sha256(opencode_config().encode()).hexdigest()[:12],
+        "ai_secrets": [(ai_secret(name), name) for name in site.keys_of(user, keys or {})],
+        "person": user.name,
+        "hostname": site.hostname(user),
+        "container": user.container,
+        "image": site.image,
+        "coder_uid": CODER_UID,
+        "port": user.port,
+        "workspace_dir": site.workspace_dir(user),
+        "config_dir": site.config_dir(user),
+        "password_secret": user.password_secret,
+        "memory_max": format_size(user.limits.memory_max),
+        "memory_high_bytes": user.limits.memory_high,
+        "cpus": user.limits.cpus,
+        "pids": user.limits.pids,
+    }
+
+
+def systemctl(site: Site, *args: str) -> str:
+    return site.as_account("systemctl --user " + " ".join(args))
+
+
+def _secret(site: Site, name: str, value: str, present: set[str], label: str) -> bool:
+    """A podman secret of the account, made from a root-only file; True if (re)created."""
+    source = files.put(
+        name=f"{label} (root-only)",
+        src=StringIO(value + "\n"),
+        dest=f"{site.secrets_dir}/{name}",
+        user="root", group="root", mode="600",
+    )
+    changed = source.will_change or name not in present
+    if changed:
+        server.shell(
+            name=f"Podman secret {name}",
+            commands=[site.as_account(f"podman secret create --replace {name} -")
+                      + f" < {site.secrets_dir}/{name}"],
+        )
+    return changed
+
+
+@deploy("Containers")
+def containers(site: Site, keys: Mapping[str, str]) -> None:
+    podman = host.get_fact(AccountPodmanFact, account=site.service_account,
+                           runtime_dir=site.runtime_dir)
+    files.directory(name="Root-only secret sources", path=site.secrets_dir,
+                    user="root", group="root", mode="700")
+    files.directory(name="Quadlet directory of the account", path=site.quadlet_dir,
+                    user="root", group="root", mode="755")
+
+    files.put(name="opencode managed config", src=StringIO(opencode_config()),
+              dest=OPENCODE_CONFIG, user="root", group="root", mode="644")
+    rotated = {name for name, value in keys.items()
+               if _secret(site, ai_secret(name), value, podman.secrets, f"Shared key {name}")}
+
+    restart: list[User] = []
+    start: list[User] = []
+    for user in site.users:
+        secret_changed = _secret(site, user.password_secret, user.password_hash, podman.secrets,
+                                 f"Password hash of {user.name}")
+        secret_changed |= bool(rotated & set(site.keys_of(user, keys)))
+        unit = files.template(
+            name=f"Quadlet unit {user.quadlet_file}",
+            src=f"{TEMPLATES}/code-server.container.j2",
+            dest=f"{site.quadlet_dir}/{user.quadlet_file}",
+            user="root", group="root", mode="644",
+            **unit_values(site, user, keys),
+        )
+        if unit.will_change or secret_changed:
+            restart.append(user)
+        elif podman.units.get(user.unit) != "active":
+            start.append(user)
+
+    departed = sorted(
+        set(host.get_fact(DirectoryListing, path=site.quadlet_dir, pattern="code-server-*.container"))
+        - {u.quadlet_file for u in site.users}
+    )
+    for quadlet in departed:
+        remove_user(site, quadlet.removeprefix("code-server-").removesuffix(".container"))
+
+    if restart or departed:
+        server.shell(name="Reload the account's systemd units",
+                     commands=[systemctl(site, "daemon-reload")])
+    for user in restart:
+        server.shell(name=f"Restart {user.unit}", commands=[systemctl(site, "restart", user.unit)])
+    for user in start:
+        server.shell(name=f"Start {user.unit}", commands=[systemctl(site, "start", user.unit)])
+
+    # Keys no longer provided: their units were rewritten without them above.
+    for stale in sorted(s for s in podman.secrets if s.startswith("ai-")
+                        and s not in {ai_secret(k) for k in keys}):
+        server.shell(name=f"Remove podman secret {stale} (key no longer provided)",
+                     commands=[site.as_account(f"podman secret rm {stale}"),
+                               f"rm -f {site.secrets_dir}/{stale}"])
+
+
+def remove_user(site: Site, name: str) -> None:
+    """Stop and remove a departed user's unit and secret; archive their data, never delete it."""
+    user = User(name=name, port=0, password_hash="", limits=site.defaults)
+    server.shell(
+        name=f"Remove departed user {name} (data kept in {site.archive_dir})",
+        commands=[
+            systemctl(site, "stop", user.unit) + " || true",
+            f"rm -f {site.quadlet_dir}/{user.quadlet_file} {site.secrets_dir}/{user.password_secret}",
+            site.as_account(f"podman secret rm {user.password_secret}") + " 2>/dev/null || true",
+            f"if [ -d {site.user_dir(user)} ]; then"
+            f" mv {site.user_dir(user)} {site.archive_dir}/{name}-$(date +%Y%m%d-%H%M%S); fi",
+        ],
+    )

@@ -1,0 +1,63 @@
+"""Refuse unsupported hosts before anything is changed."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+
+from pyinfra.facts.server import Users
+
+from operations.facts import PlatformFact
+from operations.model import MIN_PODMAN, Site
+
+# Releases whose packaged podman has quadlet and the features we rely on.
+SUPPORTED = {"debian": 13, "ubuntu": 24}
+
+
+def account_problems(site: Site, accounts: dict) -> list[str]:
+    """The service account's fixed uid must be free, or already be that account's."""
+    found = []
+    for name, info in accounts.items():
+        uid = info.get("uid")
+        if uid == site.service_account_uid and name != site.service_account:
+            found.append(f"service_account_uid {uid} belongs to the account {name!r}: "
+                         "set service_account_uid to a free uid in group data")
+        if name == site.service_account and uid != site.service_account_uid:
+            found.append(f"the account {name!r} exists with uid {uid}, not "
+                         f"{site.service_account_uid}: set service_account_uid = {uid}")
+    return found
+
+
+def problems(platform) -> list[str]:
+    """Why this platform cannot run the product; empty when it can."""
+    found = []
+    need = ".".join(map(str, MIN_PODMAN))
+    major = platform.os_version.split(".")[0]
+    if platform.os_id not in SUPPORTED or not major.isdigit() or int(major) < SUPPORTED[
+        platform.os_id
+    ]:
+        found.append(
+            f"{platform.os_name or 'this OS'} is not supported: use Debian 13 or Ubuntu 24.04 "
+            f"(their podman has quadlet; Debian 12 ships podman 4.3.1, which has none)"
+        )
+    for label, version in (
+        ("installed", platform.podman_installed),
+        ("available from apt", platform.podman_candidate),
+    ):
+        if version is not None and version < MIN_PODMAN:
+            found.append(
+                f"podman {'.'.join(map(str, version))} is {label}, but quadlet units need "
+                f"podman >= {need}: upgrade the OS to Debian 13 or Ubuntu 24.04"
+            )
+    return found
+
+
+@deploy("Preflight")
+def preflight(site: Site) -> None:
+    found = problems(host.get_fact(PlatformFact)) + account_problems(site, host.get_fact(Users))
+    if found:
+        raise DeployError(
+            f"{host.name}: refusing to deploy, nothing was changed:\n"
+            + "\n".join(f"  - {p}" for p in found)
+        )

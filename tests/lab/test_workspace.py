@@ -1,0 +1,194 @@
+"""The complete workspace on the converged lab VM: login, tools, opencode, extension,
+onboarding, persistence, limits under load, shared keys, and bad data refused."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from lab import vsix
+from tests.lab.conftest import LAB_PASSWORDS, lab_users
+from tests.lab.test_cycle import assert_ok, sh, started_at
+
+pytestmark = pytest.mark.usefixtures("lab_vm")
+
+
+def in_container(lab_vm, site, user: str, command: str, check: bool = True):
+    """Run `command` as coder inside the user's container (through podman exec)."""
+    quoted = command.replace("'", "'\\''")
+    return lab_vm.ssh(site.as_account(f"podman exec code-server-{user} sh -lc '{quoted}'"),
+                      check=check)
+
+
+def login(lab_vm, site, user: str, password: str) -> tuple[str, str]:
+    """POST the login form through nginx; returns (status line, cookie jar)."""
+    out = sh(lab_vm,
+             f"rm -f /tmp/jar; curl -s -o /tmp/login-body -c /tmp/jar -w '%{{http_code}} %{{redirect_url}}'"
+             f" -H 'Host: {user}.{site.domain}' --data-urlencode 'password={password}'"
+             " http://127.0.0.1/login; echo; cat /tmp/jar; echo; grep -o 'Incorrect password' /tmp/login-body || true")
+    status, _, rest = out.partition("\n")
+    return status.strip(), rest
+
+
+def test_wrong_password_is_refused_and_right_one_logs_in(lab_vm, site):
+    status, rest = login(lab_vm, site, "alice", "not-the-password")
+    assert status.startswith("200"), status
+    assert "Incorrect password" in rest and "code-server-session" not in rest
+    status, rest = login(lab_vm, site, "alice", LAB_PASSWORDS["alice"])
+    assert status.startswith("302"), status
+    assert "code-server-session" in rest
+
+
+def test_tools_are_on_path_for_coder(lab_vm, site):
+    out = in_container(lab_vm, site, "alice",
+                       "id -un; python3 --version; pip3 --version; node --version; npm --version;"
+                       " git --version; opencode --version; python3 -m venv /tmp/v && echo VENV_OK").stdout
+    assert out.startswith("coder\n")
+    assert "Python 3." in out and "pip " in out and "v24.22.3" in out and "git version" in out
+    assert "1.18.33" in out and "VENV_OK" in out
+
+
+def test_opencode_extension_present_despite_bind_mount(lab_vm, site):
+    out = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
+    assert "sst-dev.opencode@1.18.33" in out
+    # ... and it sits in the persistent data dir, not in a hidden image layer.
+    assert sh(lab_vm, f"ls {site.config_dir(site.users[0])}/extensions").count("sst-dev.opencode")
+
+
+def test_opencode_config_is_managed(lab_vm, site):
+    managed = in_container(lab_vm, site, "alice", "cat /etc/opencode/opencode.json").stdout
+    assert '"autoupdate": false' in managed and '"share": "disabled"' in managed
+    # Read-only for the person: the image pins the version.
+    assert in_container(lab_vm, site, "alice", "echo x >> /etc/opencode/opencode.json",
+                        check=False).returncode != 0
+
+
+def test_new_workspace_gets_welcome_once(lab_vm, site):
+    alice = site.users[0]
+    readme = f"{site.workspace_dir(alice)}/README.md"
+    assert "Ctrl+Esc" in sh(lab_vm, f"cat {readme}")
+    sh(lab_vm, f"rm {readme}")
+    sh(lab_vm, site.as_account(f"systemctl --user restart {alice.unit}"))
+    assert lab_vm.ssh(f"test -e {readme}", check=False).returncode == 1
+
+
+def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer, site):
+    alice = site.users[0]
+    marker = f"{site.workspace_dir(alice)}/survivor.txt"
+    in_container(lab_vm, site, "alice", "echo still-here > /home/coder/project/survivor.txt")
+
+    def survived(step: str):
+        assert sh(lab_vm, f"cat {marker}").strip() == "still-here", f"lost after {step}"
+        assert in_container(lab_vm, site, "alice",
+                            "cat /home/coder/project/survivor.txt").stdout.strip() == "still-here"
+
+    sh(lab_vm, site.as_account(f"podman restart {alice.container}"))
+    survived("container restart")
+
+    old_id = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
+    sh(lab_vm, site.as_account(f"systemctl --user restart {alice.unit}"))
+    new_id = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
+    assert old_id != new_id, "systemctl restart did not recreate the container"
+    survived("container recreate")
+
+    # An image update: a new extension version changes the build inputs -> new image tag,
+    # rebuild, every unit restarts on it, and the extension is updated in place.
+    newer = vsix.build(version="1.18.34")
+    result = deployer("image-update", extra=f"image_extension_vsix = {str(newer)!r}\n")
+    assert_ok(result)
+    assert any("Build localhost/vscode-workspace" in name for name in result.changed)
+    survived("image rebuild")
+    listed = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
+    assert "sst-dev.opencode@1.18.34" in listed and "1.18.33" not in listed
+
+    lab_vm.reboot()
+    wait_until_active(lab_vm, site)
+    survived("VM reboot")
+
+
+def wait_until_active(lab_vm, site, timeout: float = 600):
+    deadline = time.monotonic() + timeout
+    units = " ".join(u.unit for u in site.users)
+    while time.monotonic() < deadline:
+        states = lab_vm.ssh(site.as_account(f"systemctl --user is-active {units}"), check=False).stdout
+        if states.split() == ["active"] * len(site.users):
+            return
+        time.sleep(5)
+    raise AssertionError(f"units not active {timeout}s after boot: {states!r}")
+
+
+def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
+    alice, bob = site.users
+    bob_started = started_at(lab_vm, site, bob.container)
+    pid = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {alice.container}")).strip()
+    cgroup = "/sys/fs/cgroup" + sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    kills_before = int(re.search(r"oom_kill (\d+)", sh(lab_vm, f"cat {cgroup}/memory.events")).group(1))
+    hog = in_container(lab_vm, site, "alice",
+                       "python3 -c 'x = []\nwhile True: x.append(b\"x\" * (64 << 20))'", check=False)
+    assert hog.returncode == 137, f"the hog was not OOM-killed: {hog.returncode} {hog.stderr}"
+    events = sh(lab_vm, f"cat {cgroup}/memory.events")
+    assert int(re.search(r"oom_kill (\d+)", events).group(1)) > kills_before
+    # The container itself, the other user and the host keep serving.
+    assert sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Status}}}}' {alice.container}")).strip() == "running"
+    assert started_at(lab_vm, site, bob.container) == bob_started
+    for user in site.users:
+        code = sh(lab_vm, f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {user.name}.{site.domain}' http://127.0.0.1/healthz")
+        assert code == "200", f"{user.name} not serving after the OOM kill: {code}"
+
+
+def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
+    bob = site.users[1]
+    pid = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {bob.container}")).strip()
+    cgroup = "/sys/fs/cgroup" + sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    assert sh(lab_vm, f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
+    usage = lambda: dict(line.split() for line in sh(lab_vm, f"cat {cgroup}/cpu.stat").splitlines())  # noqa: E731
+    in_container(lab_vm, site, "bob", "for i in 1 2 3; do timeout 12 sh -c 'while :; do :; done'"
+                 " </dev/null >/dev/null 2>&1 & done; sleep 2")
+    before, t0 = usage(), time.monotonic()
+    time.sleep(6)
+    after, t1 = usage(), time.monotonic()
+    used = (int(after["usage_usec"]) - int(before["usage_usec"])) / 1e6
+    cores = used / (t1 - t0)
+    # Three spinning processes on a 2-vCPU VM would use 2 cores unthrottled.
+    assert cores <= bob.limits.cpus * 1.1, f"used {cores:.2f} cores, quota {bob.limits.cpus}"
+    assert int(after["nr_throttled"]) > int(before["nr_throttled"]), "never throttled"
+
+
+def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, deployer, site, monkeypatch):
+    users = lab_users()
+    users["bob"] = dict(users["bob"], ai_keys=[])  # bob opts out of shared keys
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-first-key-0001")
+    assert_ok(deployer("keys", users=users))
+    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-first-key-0001"
+    assert in_container(lab_vm, site, "bob", "printenv ANTHROPIC_API_KEY", check=False).stdout.strip() == ""
+    for where in (f"cat {site.quadlet_dir}/*.container",
+                  site.as_account("podman inspect code-server-alice"),
+                  "journalctl --no-pager -o verbose", "ps auxww"):
+        assert "sk-lab-first-key" not in sh(lab_vm, where), f"key leaked into: {where}"
+    assert sh(lab_vm, f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
+
+    alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-rotated-key-0002")
+    assert_ok(deployer("rotate-key", users=users))
+    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-rotated-key-0002"
+    assert started_at(lab_vm, site, "code-server-alice") != alice_before
+    assert started_at(lab_vm, site, "code-server-bob") == bob_before
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    result = deployer("no-keys")
+    assert_ok(result)
+    assert "no shared AI provider key found" in result.output
+    assert "ai-anthropic-api-key" not in sh(lab_vm, site.as_account("podman secret ls"))
+
+
+def test_bad_group_data_executes_zero_operations(lab_vm, deployer, site):
+    before = sh(lab_vm, "find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
+    users = lab_users() | {"Bad.Name": {"port": 8081, "password_hash": "hunter2"}}
+    result = deployer("bad-data", users=users)
+    assert result.returncode != 0
+    assert "users['Bad.Name']" in result.output and "nothing was changed on the host" in result.output
+    assert result.executed == 0 and "Starting operation" not in result.output
+    after = sh(lab_vm, "find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
+    assert before == after, "files changed on the host"

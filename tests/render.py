@@ -1,0 +1,31 @@
+"""Render the deploy's templates exactly as pyinfra's files.template does."""
+
+from __future__ import annotations
+
+from pyinfra.api.util import get_template
+
+from operations.containers import TEMPLATES as QUADLET_TEMPLATES, unit_values
+from operations.model import REPO, Site
+from operations.proxy import LANDING_ROOT, vhost_values
+
+def render(path: str, **values) -> str:
+    """pyinfra's own template loader and settings (StrictUndefined, trailing newline)."""
+    return get_template(str(REPO / "templates" / path)).render(**values)
+
+
+def quadlet(site: Site, user, keys=None) -> str:
+    rel = QUADLET_TEMPLATES.relative_to(REPO / "templates")
+    return render(f"{rel}/code-server.container.j2", **unit_values(site, user, keys))
+
+
+def vhost(site: Site, user) -> str:
+    return render("etc/nginx/sites-available/vscode-user.conf.j2", **vhost_values(site, user))
+
+
+def catchall(site: Site) -> str:
+    return render("etc/nginx/sites-available/vscode-catchall.conf.j2", domain=site.domain,
+                  landing_root=LANDING_ROOT)
+
+
+def landing(site: Site) -> str:
+    return render("var/www/vscode-landing/404.html.j2", domain=site.domain)
