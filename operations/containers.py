@@ -70,8 +70,8 @@ def _secret(site: Site, name: str, value: str, present: set[str], label: str) ->
     if changed:
         server.shell(
             name=f"Podman secret {name}",
-            commands=[site.as_account(f"podman secret create --replace {name} -")
-                      + f" < {site.secrets_dir}/{name}"],
+            commands=[site.as_account(f"podman secret create --replace {name} -",
+                                      stdin_from=f"{site.secrets_dir}/{name}")],
         )
     return changed
 

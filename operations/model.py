@@ -198,10 +198,13 @@ class Site:
     def hostname(self, user: User) -> str:
         return f"{user.name}.{self.domain}"
 
-    def as_account(self, command: str) -> str:
-        """A shell command run as the rootless account with its user bus, from root."""
+    def as_account(self, command: str, stdin_from: str | None = None) -> str:
+        """A shell command run as the rootless account with its user bus, from root.
+
+        stdin_from: a root-only file piped in (podman secrets want a pipe, not a file)."""
+        pipe = f"cat {stdin_from} | " if stdin_from else ""
         return (
-            f"cd / && runuser -u {self.service_account} -- env"
+            f"cd / && {pipe}runuser -u {self.service_account} -- env"
             f" XDG_RUNTIME_DIR={self.runtime_dir}"
             f" DBUS_SESSION_BUS_ADDRESS=unix:path={self.runtime_dir}/bus"
             f" {command}"

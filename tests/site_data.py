@@ -14,10 +14,14 @@ from operations.model import Site, load  # noqa: E402
 
 def inventory_host(inventory: str, name: str | None = None, group_data: list[str] | None = None):
     """The pyinfra Host for `name` (default: the first host) with its merged data."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    inv = make_inventory(str(REPO / inventory) if not Path(inventory).is_absolute() else inventory,
-                         cwd=str(REPO), group_data_directories=group_data)
+    path = inventory if Path(inventory).is_absolute() else str(REPO / inventory)
+    # pyinfra executes inventory and group data files inside a State context.
+    with ctx_state.use(State()):
+        inv = make_inventory(path, cwd=str(REPO), group_data_directories=group_data)
     hosts = list(inv)
     if name is None:
         return hosts[0]
@@ -31,16 +35,18 @@ def site_of(host) -> Site:
     return load(host.data)
 
 
-def testinfra_url(host) -> str:
-    """A testinfra ssh:// URL from the pyinfra host data (port, user, key)."""
+def testinfra_host(host):
+    """A testinfra ssh host from the pyinfra host data (port, user, key, host-key policy)."""
+    import testinfra
+
     data = host.data
-    user = data.get("ssh_user") or "root"
-    port = data.get("ssh_port") or 22
-    url = f"ssh://{user}@{host.name}:{port}"
-    params = []
+    url = f"ssh://{data.get('ssh_user') or 'root'}@{host.name}:{data.get('ssh_port') or 22}"
+    # One multiplexed ssh connection for the whole suite, not one per command.
+    options = {"controlpath": f"/tmp/vscode-testinfra-{host.name}-{data.get('ssh_port') or 22}",
+               "controlpersist": 120}
     if data.get("ssh_key"):
-        params.append(f"ssh_identity_file={data.get('ssh_key')}")
+        options["ssh_identity_file"] = data.get("ssh_key")
     if data.get("ssh_strict_host_key_checking") == "no":
-        params.append("ssh_extra_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-                      " -o LogLevel=ERROR")
-    return url + ("?" + "&".join(params) if params else "")
+        options["ssh_extra_args"] = ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+                                     " -o LogLevel=ERROR")
+    return testinfra.get_host(url, **options)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import shlex
 
 import pytest
-import testinfra
 
-from tests.site_data import inventory_host, site_of, testinfra_url
+from tests.site_data import inventory_host, site_of, testinfra_host
 
 
 def pytest_addoption(parser):
@@ -36,7 +35,7 @@ def site(pyinfra_host):
 
 @pytest.fixture(scope="session")
 def host(pyinfra_host):
-    return testinfra.get_host(testinfra_url(pyinfra_host))
+    return testinfra_host(pyinfra_host)
 
 
 class Account:
