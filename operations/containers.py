@@ -62,7 +62,7 @@ def _secret(site: Site, name: str, value: str, present: set[str], label: str) ->
     """A podman secret of the account, made from a root-only file; True if (re)created."""
     source = files.put(
         name=f"{label} (root-only)",
-        src=StringIO(value + "\n"),
+        src=StringIO(value),  # no newline: it becomes an environment value
         dest=f"{site.secrets_dir}/{name}",
         user="root", group="root", mode="600",
     )

@@ -25,7 +25,7 @@ def in_container(lab_vm, site, user: str, command: str, check: bool = True):
 def login(lab_vm, site, user: str, password: str) -> tuple[str, str]:
     """POST the login form through nginx; returns (status line, cookie jar)."""
     out = sh(lab_vm,
-             f"rm -f /tmp/jar; curl -s -o /tmp/login-body -c /tmp/jar -w '%{{http_code}} %{{redirect_url}}'"
+             f"rm -f /tmp/jar; curl -s --compressed -o /tmp/login-body -c /tmp/jar -w '%{{http_code}} %{{redirect_url}}'"
              f" -H 'Host: {user}.{site.domain}' --data-urlencode 'password={password}'"
              " http://127.0.0.1/login; echo; cat /tmp/jar; echo; grep -o 'Incorrect password' /tmp/login-body || true")
     status, _, rest = out.partition("\n")
