@@ -122,6 +122,9 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
         server.shell(name=f"Restart {user.unit}", commands=[systemctl(site, "restart", user.unit)])
     for user in start:
         server.shell(name=f"Start {user.unit}", commands=[systemctl(site, "start", user.unit)])
+    for user in restart + start:
+        server.shell(name=f"Wait for {user.name}'s code-server to answer",
+                     commands=[wait_healthy(site, user)])
 
     # Keys no longer provided: their units were rewritten without them above.
     for stale in sorted(s for s in podman.secrets if s.startswith("ai-")
@@ -129,6 +132,16 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
         server.shell(name=f"Remove podman secret {stale} (key no longer provided)",
                      commands=[site.as_account(f"podman secret rm {stale}"),
                                f"rm -f {site.secrets_dir}/{stale}"])
+
+
+def wait_healthy(site: Site, user: User, timeout: int = 300) -> str:
+    """Poll /healthz; on timeout fail loudly with the unit's state and last log lines."""
+    return (
+        f"for i in $(seq {timeout // 2}); do"
+        f" curl -fsS -o /dev/null http://127.0.0.1:{user.port}/healthz && exit 0; sleep 2; done;"
+        f" echo '{user.container} did not answer on 127.0.0.1:{user.port} within {timeout}s' >&2;"
+        f" {systemctl(site, 'status', '--no-pager', '--lines=30', user.unit)} >&2; exit 1"
+    )
 
 
 def remove_user(site: Site, name: str) -> None:
