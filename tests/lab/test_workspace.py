@@ -104,9 +104,12 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
         assert in_container(lab_vm, site, "alice",
                             "cat /home/coder/project/survivor.txt").stdout.strip() == "still-here"
 
-    sh(lab_vm, site.as_account(f"podman restart {alice.container}"))
+    # A crash: quadlet containers run with --rm, so "restart" is systemd's Restart=on-failure
+    # bringing a killed container back (`podman restart` would leave the unit stopped).
+    sh(lab_vm, site.as_account(f"podman kill {alice.container}"))
+    time.sleep(10)
     wait_serving(lab_vm, site)
-    survived("container restart")
+    survived("container restart after a crash")
 
     old_id = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
     sh(lab_vm, site.as_account(f"systemctl --user restart {alice.unit}"))
@@ -196,6 +199,11 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
         count = sh(lab_vm, f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
         assert count == "0", f"key leaked into: {where}"
     assert sh(lab_vm, f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
+    # Nor does a password hash reach the journal.
+    alice = site.users[0]
+    hash_in_journal = sh(lab_vm, "journalctl --no-pager -o verbose | grep -cF --"
+                                 f" \"$(cat {site.secrets_dir}/{alice.password_secret})\" || true")
+    assert hash_in_journal.strip() == "0"
 
     alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-rotated-key-0002")
