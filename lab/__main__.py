@@ -123,7 +123,7 @@ def _access_help(site) -> str:
             f"    browser: chromium --host-resolver-rules='MAP *.{site.domain} 127.0.0.1'"
             f" http://{name}:{http}/",
         ]
-    lines += ["", f"  ssh into the VM: python3 -m lab ssh      stop it: python3 -m lab down", ""]
+    lines += ["", "  ssh into the VM: python3 -m lab ssh      stop it: python3 -m lab down", ""]
     return "\n".join(lines)
 
 

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or next_port(args.inventory)
     print(f"Password for {args.name} (shown once; give it to them privately):\n\n    {password}\n",
           file=sys.stderr)
-    print(f"Add this line to `users` in group_data/all.py, then deploy:\n", file=sys.stderr)
+    print("Add this line to `users` in group_data/all.py, then deploy:\n", file=sys.stderr)
     print(f'    "{args.name}": {{"port": {port}, '
           f'"password_hash": "{PasswordHasher().hash(password)}"}},')
     return 0

@@ -9,7 +9,7 @@ import pytest
 
 from operations.model import load
 from tests.render import catchall, landing, quadlet, vhost
-from tests.unit.test_model import GOOD, with_changes
+from tests.unit.test_model import with_changes
 
 
 @pytest.fixture
