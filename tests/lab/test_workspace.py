@@ -178,19 +178,26 @@ def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     cgroup = "/sys/fs/cgroup" + sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
     assert sh(lab_vm, f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
     usage = lambda: dict(line.split() for line in sh(lab_vm, f"cat {cgroup}/cpu.stat").splitlines())  # noqa: E731
-    # Three spinning processes, left running in the background on the VM for 15 s.
-    sh(lab_vm, "nohup " + site.as_account(
-        f"podman exec {bob.container} sh -c 'for i in 1 2 3; do timeout 15 sh -c \"while :; do :; done\" & done; wait'"
-    ).removeprefix("cd / && ") + " </dev/null >/dev/null 2>&1 &")
-    time.sleep(3)
-    before, t0 = usage(), time.monotonic()
-    time.sleep(6)
-    after, t1 = usage(), time.monotonic()
-    used = (int(after["usage_usec"]) - int(before["usage_usec"])) / 1e6
-    cores = used / (t1 - t0)
-    # Three spinning processes on a 2-vCPU VM would use 2 cores unthrottled.
-    assert cores <= bob.limits.cpus * 1.1, f"used {cores:.2f} cores, quota {bob.limits.cpus}"
+    # The emulated VM often cannot give one container more than 1.5 cores at all, so the
+    # configured quota is checked above and enforcement is shown with a quota this VM can
+    # exceed for sure: 0.3 cores, for this test only, then restored.
+    sh(lab_vm, f"echo '30000 100000' > {cgroup}/cpu.max")
+    try:
+        # Three spinning processes, left running in the background on the VM for 15 s.
+        sh(lab_vm, "nohup " + site.as_account(
+            f"podman exec {bob.container} sh -c 'for i in 1 2 3; do timeout 15 sh -c"
+            " \"while :; do :; done\" & done; wait'"
+        ).removeprefix("cd / && ") + " </dev/null >/dev/null 2>&1 &")
+        time.sleep(3)
+        before, t0 = usage(), time.monotonic()
+        time.sleep(6)
+        after, t1 = usage(), time.monotonic()
+    finally:
+        sh(lab_vm, f"echo '{bob.limits.cpu_quota} 100000' > {cgroup}/cpu.max")
+    cores = (int(after["usage_usec"]) - int(before["usage_usec"])) / 1e6 / (t1 - t0)
+    assert cores <= 0.3 * 1.2, f"used {cores:.2f} cores under a 0.3-core quota"
     assert int(after["nr_throttled"]) > int(before["nr_throttled"]), "never throttled"
+    assert sh(lab_vm, f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
 
 
 def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, deployer, site, monkeypatch):
