@@ -18,11 +18,13 @@ from operations.model import ConfigError, load  # noqa: E402
 from operations.packages import packages  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
 from operations.proxy import proxy  # noqa: E402
-from operations.secrets import read_ai_keys, wanted_names  # noqa: E402
+from operations.secrets import read_ai_keys, read_dns_credentials, wanted_names  # noqa: E402
+from operations.tls import tls  # noqa: E402
 from operations.workspaces import workspaces  # noqa: E402
 
 try:
     site = load(host.data)
+    dns_credentials = read_dns_credentials(site)
 except ConfigError as error:
     # pyinfra would bury this under a traceback; the message already names key and fix.
     sys.stderr.write(f"\n{host.name}: {error}\n")
@@ -42,4 +44,5 @@ account(site)
 workspaces(site)
 image(site)
 containers(site, keys)
-proxy(site)
+certificate = tls(site, dns_credentials)
+proxy(site, certificate_changed=certificate)

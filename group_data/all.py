@@ -4,9 +4,16 @@
 # Nothing secret lives here: passwords are argon2 hashes made by `python3 -m tools.adduser`.
 # AI provider keys and DNS credentials come from the environment or an untracked file.
 
-# Every workspace is https://<user>.<domain>. Point a wildcard DNS record *.<domain> at the
-# server.
+# Every workspace is https://<user>.<domain>. Point DNS records <domain> and *.<domain> at
+# the server.
 # domain = "code.example.com"
+
+# HTTPS (README: "HTTPS: three modes"). The default gets a wildcard certificate from Let's
+# Encrypt with lego and a DNS-01 challenge at your DNS host; its API key (VULTR_API_KEY for
+# Vultr) comes from the environment or secrets.env, never from this file.
+tls_mode = "acme"
+# acme_email = "you@example.com"
+acme_dns_provider = "vultr"
 
 # One entry per person: a port on 127.0.0.1 that no one else uses, and the argon2 hash.
 # users = {

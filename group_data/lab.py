@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab import base_image, vsix  # noqa: E402
+from lab import base_image, fixtures, vsix  # noqa: E402
 
 domain = "lab.test"
 
@@ -29,3 +29,20 @@ image_base_archive = str(base_image.archive_path())
 image_extension_vsix = str(vsix.vsix_path())
 # Outbound HTTPS here goes through a TLS-intercepting proxy that this machine trusts.
 image_build_ca = "/etc/ssl/certs/ca-certificates.crt"
+
+# TLS as in production, from a real ACME server in the VM: pebble stands in for Let's
+# Encrypt and pebble-challtestsrv for the DNS provider (lab/vps-fixtures.sh sets both up).
+# lego's `exec` provider publishes the DNS-01 TXT record through the stand-in's API.
+acme_email = "ops@lab.test"
+acme_server = fixtures.ACME_SERVER
+acme_server_ca = fixtures.ACME_SERVER_CA
+acme_dns_provider = "exec"
+acme_dns_settings = {
+    "EXEC_PATH": fixtures.DNS_HOOK,
+    "EXEC_POLLING_INTERVAL": "1",
+    "EXEC_PROPAGATION_TIMEOUT": "60",
+    "EXEC_SEQUENCE_INTERVAL": "1",  # the wildcard and the apex share one TXT name
+}
+acme_dns_resolvers = [fixtures.DNS_SERVER]
+# The stand-in is no real authoritative DNS: there are no name servers to poll.
+acme_dns_propagation_check = False

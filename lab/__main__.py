@@ -91,7 +91,7 @@ def cmd_vsix(args: argparse.Namespace) -> None:
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     """Everything a newcomer needs: lab parts, a VM, the real deploy, and where to go."""
-    from lab import base_image, deploy, vsix
+    from lab import base_image, deploy, fixtures, vsix
     from tests.site_data import inventory_host, site_of
 
     vm.build()
@@ -99,6 +99,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     vsix.build()
     if not vm.running():
         vm.up()
+    fixtures.prepare()
     log("deploying with pyinfra (a fresh VM takes 10-20 minutes under emulation)")
     result = deploy.run(log=cache_dir() / "run" / "last-deploy.log", echo=args.verbose,
                         progress=True)
@@ -111,17 +112,22 @@ def cmd_deploy(args: argparse.Namespace) -> None:
 
 
 def _access_help(site) -> str:
+    from lab import fixtures
     from tests.lab.conftest import LAB_PASSWORDS
 
-    http = vm.http_port
-    lines = ["", "Workspaces in the lab VM (nginx on 127.0.0.1:%d):" % http, ""]
+    https = vm.https_port
+    roots = fixtures.pebble_roots(cache_dir() / "run" / "pebble-roots.pem")
+    lines = ["", f"Workspaces in the lab VM (nginx on https://127.0.0.1:{https}, with a"
+             f" certificate from the lab's ACME server; its root CAs: {roots}):", ""]
     for user in site.users:
         name = site.hostname(user)
         lines += [
             f"  {user.name}: password {LAB_PASSWORDS.get(user.name, '(see group data)')!r}",
-            f"    curl -sI -H 'Host: {name}' http://127.0.0.1:{http}/",
-            f"    browser: chromium --host-resolver-rules='MAP *.{site.domain} 127.0.0.1'"
-            f" http://{name}:{http}/",
+            f"    curl --cacert {roots} --resolve {name}:{https}:127.0.0.1"
+            f" https://{name}:{https}/healthz",
+            f"    browser: https://{name}:{https}/ with chromium"
+            f" --host-resolver-rules='MAP *.{site.domain} 127.0.0.1', after trusting the"
+            f" roots: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n vscode-lab -i {roots}",
         ]
     lines += ["", "  ssh into the VM: python3 -m lab ssh      stop it: python3 -m lab down", ""]
     return "\n".join(lines)

@@ -109,3 +109,18 @@ class DirectoryListing(FactBase[list[str]]):
     @staticmethod
     def default() -> list[str]:
         return []
+
+
+class CertificateNames(FactBase[list[str]]):
+    """The DNS names a PEM certificate on the host covers; empty if it is missing or unreadable."""
+
+    def command(self, path: str) -> str:
+        return (f"openssl x509 -noout -ext subjectAltName -in {shlex.quote(path)} 2>/dev/null"
+                " | tr ',' '\\n' | sed -n 's/^ *DNS://p'; true")
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted(line.strip() for line in output if line.strip())
+
+    @staticmethod
+    def default() -> list[str]:
+        return []

@@ -54,6 +54,25 @@ ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 DEFAULT_AI_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 ADDUSER_HINT = "generate one with: python3 -m tools.adduser NAME"
 
+# How people reach their workspace (the README's "TLS modes"):
+#   acme         a wildcard certificate from an ACME CA via lego and DNS-01 (the seed design)
+#   certificate  a certificate you bring: tls_certificate and tls_certificate_key on the host
+#   tunnel       the seed's Phase 1: no nginx, no TLS; `ssh -L PORT:127.0.0.1:PORT server`
+TLS_MODES = ("acme", "certificate", "tunnel")
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+# lego's DNS provider names are short lowercase words (vultr, cloudflare, exec, ...).
+PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The credentials each well-known provider needs, as lego names them; others: list them in
+# acme_dns_credentials.
+PROVIDER_CREDENTIALS = {
+    "vultr": ("VULTR_API_KEY",),
+    "cloudflare": ("CF_DNS_API_TOKEN",),
+    "hetzner": ("HETZNER_API_KEY",),
+    "digitalocean": ("DO_AUTH_TOKEN",),
+    "exec": (),
+}
+
 
 class ConfigError(Exception):
     """Bad group data. Carries every problem found, each naming its key and the fix."""
@@ -152,6 +171,17 @@ class Site:
     image_name: str = "localhost/vscode-workspace"
     ai_keys: tuple[str, ...] = DEFAULT_AI_KEYS  # env names of shared provider keys
     defaults: Limits = SEED_LIMITS
+    tls_mode: str = "acme"
+    acme_email: str | None = None
+    acme_server: str = LETSENCRYPT
+    acme_server_ca: str | None = None  # a PEM on the host that the ACME server's TLS needs
+    acme_dns_provider: str = "vultr"
+    acme_dns_credentials: tuple[str, ...] = PROVIDER_CREDENTIALS["vultr"]
+    acme_dns_settings: tuple[tuple[str, str], ...] = ()  # non-secret provider settings
+    acme_dns_resolvers: tuple[str, ...] = ()
+    acme_dns_propagation_check: bool = True
+    tls_certificate: str | None = None
+    tls_certificate_key: str | None = None
 
     # -- derived host-side names: the one place each is computed --------------------
     @property
@@ -180,6 +210,39 @@ class Site:
     def archive_dir(self) -> str:
         """Where a removed user's directory is moved, dated; never deleted."""
         return f"{self.workspace_base}/.archive"
+
+    # -- TLS ---------------------------------------------------------------------------
+    @property
+    def uses_proxy(self) -> bool:
+        """nginx vhosts and TLS: everything but the SSH-tunnel-only mode."""
+        return self.tls_mode != "tunnel"
+
+    @property
+    def certificate_names(self) -> tuple[str, ...]:
+        """What the wildcard certificate covers, in lego's order (the first names the files)."""
+        return (f"*.{self.domain}", self.domain)
+
+    @property
+    def acme_dir(self) -> str:
+        """lego's --path: the ACME account key and the certificates; root-only."""
+        return "/var/lib/vscode-acme"
+
+    @property
+    def acme_env_file(self) -> str:
+        """Root-only: the DNS provider's credentials and settings, read by lego."""
+        return "/etc/vscode/acme.env"
+
+    @property
+    def certificate_file(self) -> str:
+        if self.tls_mode == "certificate":
+            return str(self.tls_certificate)
+        return f"{self.acme_dir}/certificates/_.{self.domain}.crt"  # lego's file name
+
+    @property
+    def certificate_key_file(self) -> str:
+        if self.tls_mode == "certificate":
+            return str(self.tls_certificate_key)
+        return f"{self.acme_dir}/certificates/_.{self.domain}.key"
 
     def user_dir(self, user: User) -> str:
         return f"{self.workspace_base}/{user.name}"
@@ -240,6 +303,9 @@ SITE_KEYS = {
     "subid_start", "subid_count", "image_base", "image_base_archive", "image_build_ca",
     "image_extension_vsix", "image_name", "ai_keys",
     "memory_high", "memory_max", "cpus", "pids_limit",
+    "tls_mode", "acme_email", "acme_server", "acme_server_ca", "acme_dns_provider",
+    "acme_dns_credentials", "acme_dns_settings", "acme_dns_resolvers",
+    "acme_dns_propagation_check", "tls_certificate", "tls_certificate_key",
 }
 USER_KEYS = {"port", "password_hash", "memory_high", "memory_max", "cpus", "pids_limit",
              "ai_keys"}
@@ -373,6 +439,92 @@ def _read_text(path: Any) -> str:
         return ""
 
 
+def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
+    """The TLS keys as Site fields; only the keys of the chosen mode are required."""
+    mode = raw.get("tls_mode", Site.tls_mode)
+    if mode not in TLS_MODES:
+        c.add("tls_mode", f"{mode!r} is not a TLS mode",
+              f"use one of {', '.join(TLS_MODES)} (see the README's TLS modes)")
+        return {}
+    out: dict[str, Any] = {"tls_mode": mode}
+    for key in ("tls_certificate", "tls_certificate_key", "acme_server_ca"):
+        path = raw.get(key)
+        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+            c.add(key, f"{path!r} is not an absolute path on the server",
+                  "give the full path of the PEM file on the server")
+        out[key] = path
+    if mode == "certificate":
+        for key in ("tls_certificate", "tls_certificate_key"):
+            if raw.get(key) is None:
+                c.add(key, "is missing, and tls_mode is 'certificate'",
+                      f"set {key} to the PEM file's path on the server, or use tls_mode 'acme'")
+    if mode != "acme":
+        return out
+
+    email = raw.get("acme_email")
+    if not isinstance(email, str) or not EMAIL_RE.match(email):
+        c.add("acme_email", f"{email!r} is not an e-mail address" if email else "is missing",
+              "set acme_email = 'you@example.com': the ACME CA writes there about expiring "
+              "certificates")
+    out["acme_email"] = email
+
+    server_url = raw.get("acme_server", LETSENCRYPT)
+    if not isinstance(server_url, str) or not server_url.startswith("https://"):
+        c.add("acme_server", f"{server_url!r} is not an https:// ACME directory URL",
+              f"remove the key to use Let's Encrypt ({LETSENCRYPT})")
+    out["acme_server"] = server_url
+
+    provider = raw.get("acme_dns_provider", Site.acme_dns_provider)
+    if not isinstance(provider, str) or not PROVIDER_RE.match(provider):
+        c.add("acme_dns_provider", f"{provider!r} is not a lego DNS provider name",
+              "use lego's name for your DNS host, e.g. 'vultr' or 'cloudflare'")
+        provider = Site.acme_dns_provider
+    out["acme_dns_provider"] = provider
+
+    if "acme_dns_credentials" in raw:
+        creds = _key_names(raw["acme_dns_credentials"], "acme_dns_credentials", c) or ()
+    elif provider in PROVIDER_CREDENTIALS:
+        creds = PROVIDER_CREDENTIALS[provider]
+    else:
+        c.add("acme_dns_credentials", f"is missing, and the credentials of {provider!r} are not "
+              "known here", "list the environment variables lego's page for this provider "
+              "names, e.g. ['PROVIDER_API_KEY']")
+        creds = ()
+    out["acme_dns_credentials"] = tuple(creds)
+
+    settings = raw.get("acme_dns_settings", {})
+    if not isinstance(settings, Mapping) or not all(
+        isinstance(k, str) and ENV_NAME_RE.match(k) and isinstance(v, (str, int))
+        for k, v in settings.items()
+    ):
+        c.add("acme_dns_settings", f"{settings!r} is not a dict of NAME: value",
+              "write e.g. {'VULTR_PROPAGATION_TIMEOUT': '300'}; secrets belong in "
+              "acme_dns_credentials")
+        settings = {}
+    clash = sorted(set(settings) & set(out["acme_dns_credentials"]))
+    if clash:
+        c.add("acme_dns_settings", f"{', '.join(clash)} is a credential",
+              "keep credentials out of group data: set them in the environment or secrets.env")
+    out["acme_dns_settings"] = tuple(sorted((k, str(v)) for k, v in settings.items()))
+
+    resolvers = raw.get("acme_dns_resolvers", [])
+    if not isinstance(resolvers, (list, tuple)) or not all(
+        isinstance(r, str) and re.match(r"^[A-Za-z0-9.:\[\]-]+$", r) for r in resolvers
+    ):
+        c.add("acme_dns_resolvers", f"{resolvers!r} is not a list of host:port",
+              "write e.g. ['1.1.1.1:53'], or remove the key")
+        resolvers = []
+    out["acme_dns_resolvers"] = tuple(resolvers)
+
+    check = raw.get("acme_dns_propagation_check", True)
+    if not isinstance(check, bool):
+        c.add("acme_dns_propagation_check", f"{check!r} is not True or False",
+              "remove the key (True) unless your DNS is a test server")
+        check = True
+    out["acme_dns_propagation_check"] = check
+    return out
+
+
 def load(data: Any) -> Site:
     """Build the typed Site from host.data (or any mapping), or raise ConfigError."""
     raw: dict[str, Any] = {k: data.get(k) for k in SITE_KEYS if data.get(k) is not None}
@@ -439,9 +591,12 @@ def load(data: Any) -> Site:
         ports[user.port] = name
         users.append(user)
 
+    tls = _check_tls(raw, c)
+
     if c.problems:
         raise ConfigError(c.problems)
     return Site(
+        **tls,
         domain=domain,
         users=tuple(sorted(users, key=lambda u: u.name)),
         workspace_base=base,

@@ -16,19 +16,29 @@ PACKAGES = [
     "uidmap",  # newuidmap/newgidmap for the account's subordinate ids
     "dbus-user-session",  # a user bus, so rootless podman uses systemd cgroups
     "crun",
-    "nginx",
     "curl",
 ]
+
+
+def packages_for(site: Site) -> list[str]:
+    """What this site's mode needs: no nginx for the SSH-tunnel mode, lego only for ACME."""
+    names = list(PACKAGES)
+    if site.uses_proxy:
+        names += ["nginx", "openssl"]
+    if site.tls_mode == "acme":
+        names.append("lego")
+    return names
 
 
 @deploy("Packages")
 def packages(site: Site) -> None:
     installed = host.get_fact(DebPackages)
     # Refresh the apt lists only when something is missing, so a re-run stays a no-op.
-    if any(name not in installed for name in PACKAGES):
+    wanted = packages_for(site)
+    if any(name not in installed for name in wanted):
         apt.packages(
-            name="Install podman, nginx and what rootless podman needs",
-            packages=PACKAGES,
+            name=f"Install {', '.join(n for n in wanted if n not in installed)}",
+            packages=wanted,
             update=True,
             no_recommends=True,
         )

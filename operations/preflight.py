@@ -8,7 +8,7 @@ from pyinfra.api.exceptions import DeployError
 
 from pyinfra.facts.server import Users
 
-from operations.facts import PlatformFact
+from operations.facts import CertificateNames, PlatformFact
 from operations.model import MIN_PODMAN, Site
 
 # Releases whose packaged podman has quadlet and the features we rely on.
@@ -53,9 +53,26 @@ def problems(platform) -> list[str]:
     return found
 
 
+def certificate_problems(site: Site, names: list[str]) -> list[str]:
+    """A brought certificate must be readable and cover every workspace name."""
+    if site.tls_mode != "certificate":
+        return []
+    if not names:
+        return [f"tls_certificate {site.tls_certificate} is missing or not a PEM certificate on "
+                "the server: copy it there first (and tls_certificate_key beside it)"]
+    wanted = set(site.certificate_names)
+    if not (f"*.{site.domain}" in names or all(site.hostname(u) in names for u in site.users)):
+        return [f"tls_certificate covers {', '.join(names)}, not {', '.join(sorted(wanted))}: "
+                "get a certificate for the wildcard name"]
+    return []
+
+
 @deploy("Preflight")
 def preflight(site: Site) -> None:
     found = problems(host.get_fact(PlatformFact)) + account_problems(site, host.get_fact(Users))
+    if site.tls_mode == "certificate":
+        found += certificate_problems(
+            site, host.get_fact(CertificateNames, path=site.certificate_file))
     if found:
         raise DeployError(
             f"{host.name}: refusing to deploy, nothing was changed:\n"

@@ -1,6 +1,8 @@
-"""nginx: one vhost per user, a catch-all landing page, and a reload only after `nginx -t`.
+"""nginx: one HTTPS vhost per user, a catch-all that redirects HTTP and shows a 404 landing
+page, and a reload (never a restart) only after `nginx -t`.
 
-Only files named vscode-*.conf are ours; every other site on the host is left untouched.
+Only files named vscode-*.conf (and snippets/vscode-tls.conf) are ours; every other site on
+the host is left untouched. In the tunnel mode our sites are removed and nothing else is done.
 """
 
 from __future__ import annotations
@@ -17,10 +19,21 @@ AVAILABLE = "/etc/nginx/sites-available"
 ENABLED = "/etc/nginx/sites-enabled"
 LANDING_ROOT = "/var/www/vscode-landing"
 CATCHALL = "vscode-catchall.conf"
+TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
 
 
 def vhost_values(site: Site, user: User) -> dict:
-    return {"person": user.name, "hostname": site.hostname(user), "port": user.port}
+    return {"person": user.name, "hostname": site.hostname(user), "port": user.port,
+            "tls_snippet": TLS_SNIPPET}
+
+
+def catchall_values(site: Site) -> dict:
+    return {"domain": site.domain, "landing_root": LANDING_ROOT, "tls_snippet": TLS_SNIPPET}
+
+
+def tls_values(site: Site) -> dict:
+    return {"domain": site.domain, "certificate": site.certificate_file,
+            "certificate_key": site.certificate_key_file}
 
 
 def _site(name: str, template: str, **values) -> list:
@@ -35,28 +48,42 @@ def _site(name: str, template: str, **values) -> list:
 
 
 @deploy("Reverse proxy")
-def proxy(site: Site) -> None:
-    ops = [
-        files.template(name="Landing page for unknown names",
-                       src=str(TEMPLATES / "var/www/vscode-landing/404.html.j2"),
-                       dest=f"{LANDING_ROOT}/404.html", user="root", group="root", mode="644",
-                       create_remote_dir=True, domain=site.domain),
-        *_site(CATCHALL, "etc/nginx/sites-available/vscode-catchall.conf.j2",
-               domain=site.domain, landing_root=LANDING_ROOT),
-    ]
-    for user in site.users:
-        ops += _site(user.vhost_file, "etc/nginx/sites-available/vscode-user.conf.j2",
-                     **vhost_values(site, user))
+def proxy(site: Site, certificate_changed: bool = False) -> None:
+    ops = []
+    ours: set[str] = set()
+    if site.uses_proxy:
+        ops += [
+            files.template(name="Landing page for unknown names",
+                           src=str(TEMPLATES / "var/www/vscode-landing/404.html.j2"),
+                           dest=f"{LANDING_ROOT}/404.html", user="root", group="root",
+                           mode="644", create_remote_dir=True, domain=site.domain),
+            files.template(name="TLS settings for our sites",
+                           src=str(TEMPLATES / "etc/nginx/snippets/vscode-tls.conf.j2"),
+                           dest=TLS_SNIPPET, user="root", group="root", mode="644",
+                           **tls_values(site)),
+            *_site(CATCHALL, "etc/nginx/sites-available/vscode-catchall.conf.j2",
+                   **catchall_values(site)),
+        ]
+        for user in site.users:
+            ops += _site(user.vhost_file, "etc/nginx/sites-available/vscode-user.conf.j2",
+                         **vhost_values(site, user))
+        ours = {CATCHALL} | {u.vhost_file for u in site.users}
 
-    ours = {CATCHALL} | {u.vhost_file for u in site.users}
     for name in sorted(set(host.get_fact(DirectoryListing, path=AVAILABLE, pattern="vscode-*.conf"))
                        - ours):
         ops += [
-            files.link(name=f"Disable departed {name}", path=f"{ENABLED}/{name}", present=False),
-            files.file(name=f"Remove departed {name}", path=f"{AVAILABLE}/{name}", present=False),
+            files.link(name=f"Disable {name}", path=f"{ENABLED}/{name}", present=False),
+            files.file(name=f"Remove {name}", path=f"{AVAILABLE}/{name}", present=False),
         ]
+    if not site.uses_proxy:
+        if any(op.will_change for op in ops):
+            # Tunnel mode: our sites are gone; nginx itself may serve other sites, or none.
+            server.shell(name="Check nginx config, then reload",
+                         commands=["nginx -t -q && { ! systemctl is-active -q nginx"
+                                   " || systemctl reload nginx; }"])
+        return
 
-    if any(op.will_change for op in ops):
+    if certificate_changed or any(op.will_change for op in ops):
         # A config that fails `nginx -t` is never loaded: the running nginx keeps serving.
         server.shell(
             name="Check nginx config, then reload (never restart)",

@@ -1,4 +1,5 @@
-"""Shared AI provider keys: read on the deploying machine, never from the repo.
+"""Secrets read on the deploying machine, never from the repo: the shared AI provider keys
+and the DNS provider's credentials for ACME DNS-01.
 
 Sources, later ones winning: the file named by $VSCODE_SECRETS_FILE (default: secrets.env
 next to deploy.py, git-ignored), then the environment. Keep the file encrypted at rest with
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from operations.model import REPO, Site
+from operations.model import REPO, ConfigError, Site
 
 DEFAULT_FILE = REPO / "secrets.env"
 
@@ -38,9 +39,29 @@ def wanted_names(site: Site) -> list[str]:
     return names
 
 
-def read_ai_keys(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The shared keys that are provided, by env name. Missing ones are simply absent."""
+def read_secrets(names: list[str], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The named secrets that are provided and not empty. Missing ones are simply absent."""
     path = Path(environ.get("VSCODE_SECRETS_FILE") or DEFAULT_FILE)
     values = parse_env_file(path.read_text()) if path.is_file() else {}
-    values.update({k: v for k, v in environ.items() if k in wanted_names(site)})
-    return {k: values[k] for k in wanted_names(site) if values.get(k)}
+    values.update({k: v for k, v in environ.items() if k in names})
+    return {k: values[k] for k in names if values.get(k)}
+
+
+def read_ai_keys(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The shared AI keys that are provided, by env name."""
+    return read_secrets(wanted_names(site), environ)
+
+
+def read_dns_credentials(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The DNS provider's credentials for lego; raises ConfigError if one is missing."""
+    if site.tls_mode != "acme":
+        return {}
+    found = read_secrets(list(site.acme_dns_credentials), environ)
+    missing = [k for k in site.acme_dns_credentials if k not in found]
+    if missing:
+        raise ConfigError([
+            f"acme_dns_credentials: {name} (for the {site.acme_dns_provider!r} DNS provider) "
+            "is not set. Fix: export it, or put it in secrets.env (see the README's secrets "
+            "section); it never goes into group data." for name in missing
+        ])
+    return found

@@ -6,7 +6,9 @@ from pyinfra.api.util import get_template
 
 from operations.containers import TEMPLATES as QUADLET_TEMPLATES, unit_values
 from operations.model import REPO, Site
-from operations.proxy import LANDING_ROOT, vhost_values
+from operations.proxy import catchall_values, tls_values, vhost_values
+from operations.tls import RENEW_UNIT, script_values
+
 
 def render(path: str, **values) -> str:
     """pyinfra's own template loader and settings (StrictUndefined, trailing newline)."""
@@ -23,8 +25,19 @@ def vhost(site: Site, user) -> str:
 
 
 def catchall(site: Site) -> str:
-    return render("etc/nginx/sites-available/vscode-catchall.conf.j2", domain=site.domain,
-                  landing_root=LANDING_ROOT)
+    return render("etc/nginx/sites-available/vscode-catchall.conf.j2", **catchall_values(site))
+
+
+def tls_snippet(site: Site) -> str:
+    return render("etc/nginx/snippets/vscode-tls.conf.j2", **tls_values(site))
+
+
+def cert_script(site: Site) -> str:
+    return render("usr/local/sbin/vscode-cert.j2", **script_values(site))
+
+
+def renew_unit(site: Site, kind: str) -> str:
+    return render(f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2", **script_values(site))
 
 
 def landing(site: Site) -> str:

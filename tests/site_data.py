@@ -50,3 +50,13 @@ def testinfra_host(host):
         options["ssh_extra_args"] = ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
                                      " -o LogLevel=ERROR")
     return testinfra.get_host(url, **options)
+
+
+def curl_https(hostname: str, path: str = "/", ca_file: str | None = None,
+               options: str = "") -> str:
+    """A curl command, run on the server, that reaches nginx as a browser at
+    https://HOSTNAME would: by name (SNI and Host), verifying the chain against `ca_file`
+    (default: the system's trust store)."""
+    cacert = f" --cacert {ca_file}" if ca_file else ""
+    return (f"curl -s --compressed{cacert} --resolve {hostname}:443:127.0.0.1 {options}"
+            f" https://{hostname}{path}")

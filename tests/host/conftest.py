@@ -19,6 +19,14 @@ def pytest_addoption(parser):
     parser.addoption("--inventory-host", default=None, help="host name in it (default: first)")
     parser.addoption("--extra-group-data", action="append", default=None,
                      help="extra group_data directory, as pyinfra --group-data")
+    parser.addoption("--tls-ca", default=None,
+                     help="CA file ON THE SERVER to verify its certificate with (default: the "
+                          "system trust store; the lab passes its ACME server's roots)")
+
+
+@pytest.fixture(scope="session")
+def tls_ca(request):
+    return request.config.getoption("--tls-ca")
 
 
 @pytest.fixture(scope="session")

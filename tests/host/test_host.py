@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from operations.model import CODER_UID
-from operations.packages import PACKAGES
+from operations.packages import packages_for
 from operations.proxy import AVAILABLE, CATCHALL, ENABLED
+from operations.tls import RENEW_UNIT
+from tests.site_data import curl_https
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-def test_package_installed(host, package):
-    assert host.package(package).is_installed
+def test_packages_installed(host, site):
+    missing = [name for name in packages_for(site) if not host.package(name).is_installed]
+    assert not missing, f"not installed: {missing}"
 
 
 def test_podman_has_quadlet(host):
@@ -102,31 +104,79 @@ def test_secret_not_in_unit_or_inspect(host, account, site):
         assert (source.user, source.mode) == ("root", 0o600)
 
 
-def _curl(host, hostname: str, path: str = "/") -> tuple[str, str]:
+@pytest.fixture
+def proxied(site):
+    if not site.uses_proxy:
+        pytest.skip(f"tls_mode is {site.tls_mode!r}: no nginx sites by design")
+
+
+def _curl(host, tls_ca, hostname: str, path: str = "/") -> tuple[str, str]:
     out = host.check_output(
-        f"curl -s --compressed -o /tmp/body -w '%{{http_code}} %{{redirect_url}}'"
-        f" -H 'Host: {hostname}' http://127.0.0.1{path}; echo; cat /tmp/body"
-    )
+        curl_https(hostname, path, tls_ca, "-o /tmp/body -w '%{http_code} %{redirect_url}'")
+        + "; echo; cat /tmp/body")
     status, _, body = out.partition("\n")
     return status.strip(), body
 
 
-def test_nginx_config_valid(host):
+def _tls_handshake(host, tls_ca, hostname: str, *options: str):
+    """openssl s_client to nginx on 127.0.0.1:443 by name; returns the command's result."""
+    ca = f"-CAfile {tls_ca}" if tls_ca else "-CApath /etc/ssl/certs"
+    return host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {hostname}"
+                    f" -verify_hostname {hostname} -verify_return_error {ca} {' '.join(options)}"
+                    " </dev/null 2>&1")
+
+
+def test_nginx_config_valid(host, proxied):
     assert host.run("nginx -t").rc == 0
 
 
-def test_vhost_per_user_serves_login(host, site):
+def test_vhost_per_user_serves_login_over_https(host, site, tls_ca, proxied):
     for user in site.users:
         assert host.file(f"{ENABLED}/{user.vhost_file}").linked_to == f"{AVAILABLE}/{user.vhost_file}"
-        status, _ = _curl(host, site.hostname(user))
+        status, _ = _curl(host, tls_ca, site.hostname(user))
         assert status.startswith("302 ") and status.endswith("/login"), status
-        status, body = _curl(host, site.hostname(user), "/login")
+        status, body = _curl(host, tls_ca, site.hostname(user), "/login")
         assert status.startswith("200"), status
         assert "code-server" in body and 'type="password"' in body
 
 
-def test_unknown_subdomain_gets_landing_404(host, site):
+def test_unknown_subdomain_gets_landing_404(host, site, tls_ca, proxied):
     assert host.file(f"{ENABLED}/{CATCHALL}").exists
-    status, body = _curl(host, f"nobody-here.{site.domain}")
+    status, body = _curl(host, tls_ca, f"nobody-here.{site.domain}")
     assert status.startswith("404"), status
     assert "no workspace at this address" in body
+
+
+def test_plain_http_redirects_to_https(host, site, proxied):
+    for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
+        out = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}'"
+                                f" --resolve {name}:80:127.0.0.1 http://{name}/x?y=1")
+        assert out == f"301 https://{name}/x?y=1", out
+
+
+def test_hsts_on_every_answer(host, site, tls_ca, proxied):
+    for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
+        headers = host.check_output(curl_https(name, "/", tls_ca, "-o /dev/null -D -"))
+        assert "strict-transport-security: max-age=63072000" in headers.lower(), headers
+
+
+def test_certificate_chain_verifies_for_every_user(host, site, tls_ca, proxied):
+    for user in site.users:
+        result = _tls_handshake(host, tls_ca, site.hostname(user))
+        assert result.rc == 0 and "Verify return code: 0 (ok)" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("protocol,offered", [("-tls1_3", True), ("-tls1_2", True),
+                                              ("-tls1_1", False), ("-tls1", False)])
+def test_tls_protocols(host, site, tls_ca, proxied, protocol, offered):
+    result = _tls_handshake(host, tls_ca, site.hostname(site.users[0]), protocol)
+    assert (result.rc == 0) == offered, result.stdout[-2000:]
+
+
+def test_renewal_timer_active(host, site, proxied):
+    if site.tls_mode != "acme":
+        pytest.skip("tls_mode is not 'acme': certificates are renewed by their owner")
+    timer = host.service(f"{RENEW_UNIT}.timer")
+    assert timer.is_running and timer.is_enabled
+    env = host.file(site.acme_env_file)
+    assert (env.user, env.mode) == ("root", 0o600)

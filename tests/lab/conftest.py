@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lab import deploy as lab_deploy
-from lab import vm
-from tests.site_data import REPO, inventory_host, site_of
+from lab import fixtures, vm
+from tests.site_data import REPO, curl_https, inventory_host, site_of
 
 ARTIFACTS = REPO / "artifacts"
 
@@ -37,6 +37,7 @@ def lab_vm():
     if not reuse:
         vm.down()
         vm.up()
+    fixtures.prepare()
     yield vm
     if os.environ.get("VSCODE_LAB_KEEP") != "1":
         vm.down()
@@ -98,10 +99,29 @@ def lab_users() -> dict:
     return dict(inventory_host("inventory.py").data.get("users"))
 
 
+def https_status(hostname: str, path: str = "/healthz") -> str:
+    """The HTTP status nginx gives a browser at https://HOSTNAME/PATH, trusting pebble."""
+    return vm.ssh(curl_https(hostname, path, fixtures.PEBBLE_ROOTS,
+                             "-o /dev/null -w '%{http_code}'")).stdout.strip()
+
+
 def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
-    """The user-facing testinfra suite, exactly as README documents it."""
+    """The user-facing testinfra suite, exactly as README documents it, trusting pebble."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host",
-         *extra_args],
+         "--tls-ca", fixtures.PEBBLE_ROOTS, *extra_args],
         cwd=REPO, capture_output=True, text=True,
     )
+
+
+# The lab tests share one VM and build on each other: converge first, the reboot late, and
+# the TLS mode switches (which take the HTTPS sites away) last.
+MODULE_ORDER = ("test_cycle", "test_login_browser", "test_tls", "test_workspace",
+                "test_tls_modes")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = Path(str(item.fspath)).stem
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+    items.sort(key=rank)  # stable: the order inside a module is kept

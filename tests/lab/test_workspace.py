@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from lab import vsix
-from tests.lab.conftest import LAB_PASSWORDS, lab_users
+from lab import fixtures, vsix
+from tests.lab.conftest import LAB_PASSWORDS, https_status, lab_users
+from tests.site_data import curl_https
 from tests.lab.test_cycle import assert_ok, sh, started_at
 
 pytestmark = pytest.mark.usefixtures("lab_vm", "serving")
@@ -19,8 +20,7 @@ def wait_serving(lab_vm, site, timeout: float = 300) -> None:
     """Until every workspace answers /healthz through nginx (code-server starts slowly here)."""
     deadline = time.monotonic() + timeout
     while True:
-        codes = [sh(lab_vm, f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {site.hostname(u)}'"
-                            " http://127.0.0.1/healthz") for u in site.users]
+        codes = [https_status(site.hostname(u)) for u in site.users]
         if all(code == "200" for code in codes):
             return
         if time.monotonic() > deadline:
@@ -43,9 +43,11 @@ def in_container(lab_vm, site, user: str, command: str, check: bool = True):
 def login(lab_vm, site, user: str, password: str) -> tuple[str, str]:
     """POST the login form through nginx; returns (status line, cookie jar)."""
     out = sh(lab_vm,
-             f"rm -f /tmp/jar; curl -s --compressed -o /tmp/login-body -c /tmp/jar -w '%{{http_code}} %{{redirect_url}}'"
-             f" -H 'Host: {user}.{site.domain}' --data-urlencode 'password={password}'"
-             " http://127.0.0.1/login; echo; cat /tmp/jar; echo; grep -o 'Incorrect password' /tmp/login-body || true")
+             "rm -f /tmp/jar; "
+             + curl_https(f"{user}.{site.domain}", "/login", fixtures.PEBBLE_ROOTS,
+                          "-o /tmp/login-body -c /tmp/jar -w '%{http_code} %{redirect_url}'"
+                          f" --data-urlencode 'password={password}'")
+             + "; echo; cat /tmp/jar; echo; grep -o 'Incorrect password' /tmp/login-body || true")
     status, _, rest = out.partition("\n")
     return status.strip(), rest
 
@@ -168,7 +170,7 @@ def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
     assert sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Status}}}}' {alice.container}")).strip() == "running"
     assert started_at(lab_vm, site, bob.container) == bob_started
     for user in site.users:
-        code = sh(lab_vm, f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {user.name}.{site.domain}' http://127.0.0.1/healthz")
+        code = https_status(site.hostname(user))
         assert code == "200", f"{user.name} not serving after the OOM kill: {code}"
 
 

@@ -15,6 +15,7 @@ GOOD = {
         "alice": {"port": 8081, "password_hash": HASH},
         "bob": {"port": 8082, "password_hash": HASH},
     },
+    "acme_email": "ops@example.com",
 }
 
 
@@ -99,6 +100,21 @@ BAD = [
     ("root as service account", {"service_account": "root"}, "service_account", "lowercase name"),
     ("missing base archive", {"image_base_archive": "/nonexistent/base.tar"},
      "image_base_archive", "podman save"),
+    ("unknown TLS mode", {"tls_mode": "https"}, "tls_mode", "acme, certificate, tunnel"),
+    ("missing ACME e-mail", {"acme_email": None}, "acme_email", "you@example.com"),
+    ("bad ACME e-mail", {"acme_email": "ops"}, "acme_email", "you@example.com"),
+    ("plain-HTTP ACME server", {"acme_server": "http://ca.example/dir"}, "acme_server",
+     "Let's Encrypt"),
+    ("bad DNS provider", {"acme_dns_provider": "Vultr DNS"}, "acme_dns_provider", "lego's name"),
+    ("unknown provider without credentials", {"acme_dns_provider": "gandiv5"},
+     "acme_dns_credentials", "environment variables"),
+    ("credential in settings", {"acme_dns_settings": {"VULTR_API_KEY": "x"}},
+     "acme_dns_settings", "secrets.env"),
+    ("certificate mode without files", {"tls_mode": "certificate"}, "tls_certificate",
+     "PEM file's path"),
+    ("relative certificate path", {"tls_mode": "certificate", "tls_certificate": "cert.pem",
+                                   "tls_certificate_key": "/etc/ssl/private/k.pem"},
+     "tls_certificate", "full path"),
 ]
 
 
@@ -124,3 +140,34 @@ def test_every_problem_is_reported_at_once():
 def test_sizes_round_trip(text, size):
     assert parse_size(text) == size
     assert parse_size(format_size(size)) == size
+
+
+def test_tls_defaults_follow_the_seed():
+    site = load(GOOD)
+    assert site.tls_mode == "acme" and site.uses_proxy
+    assert site.acme_dns_provider == "vultr"
+    assert site.acme_dns_credentials == ("VULTR_API_KEY",)
+    assert site.certificate_names == ("*.code.example.com", "code.example.com")
+    assert site.certificate_file == "/var/lib/vscode-acme/certificates/_.code.example.com.crt"
+
+
+def test_other_modes_need_no_acme_keys():
+    brought = load(with_changes(acme_email=None, tls_mode="certificate",
+                                tls_certificate="/etc/ssl/c.pem",
+                                tls_certificate_key="/etc/ssl/private/k.pem"))
+    assert brought.certificate_file == "/etc/ssl/c.pem" and brought.uses_proxy
+    tunnel = load(with_changes(acme_email=None, tls_mode="tunnel"))
+    assert not tunnel.uses_proxy
+
+
+def test_missing_dns_credential_names_the_variable(tmp_path):
+    from operations.secrets import read_dns_credentials
+
+    site = load(GOOD)
+    env = {"VSCODE_SECRETS_FILE": str(tmp_path / "none.env")}
+    with pytest.raises(ConfigError) as err:
+        read_dns_credentials(site, env)
+    assert "VULTR_API_KEY" in str(err.value) and "secrets.env" in str(err.value)
+    (tmp_path / "s.env").write_text("VULTR_API_KEY=from-file\n")
+    assert read_dns_credentials(site, {"VSCODE_SECRETS_FILE": str(tmp_path / "s.env")}) == {
+        "VULTR_API_KEY": "from-file"}

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from operations.model import load
-from tests.render import catchall, landing, quadlet, vhost
+from operations.proxy import TLS_SNIPPET
+from tests.render import catchall, cert_script, landing, quadlet, renew_unit, tls_snippet, vhost
 from tests.unit.test_model import with_changes
 
 
@@ -57,10 +58,44 @@ def test_vhost_proxies_websockets_to_the_users_port(site):
 
 def test_catchall_does_not_take_default_server(site):
     conf = catchall(site)
-    assert "server_name *.code.example.com;" in conf
+    assert "server_name code.example.com *.code.example.com;" in conf
     listens = [line for line in lines(conf) if line.startswith("listen")]
     assert listens and not any("default_server" in line for line in listens)
     assert "code.example.com" in landing(site)
+
+
+def test_http_redirects_and_only_https_serves(site):
+    conf = lines(catchall(site))
+    assert "return 301 https://$host$request_uri;" in conf
+    assert "listen 443 ssl;" in conf
+    user_conf = lines(vhost(site, site.users[0]))
+    assert "listen 443 ssl;" in user_conf and "listen 80;" not in user_conf
+    assert f"include {TLS_SNIPPET};" in user_conf
+
+
+def test_tls_follows_mozilla_intermediate_with_hsts(site):
+    conf = lines(tls_snippet(site))
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
+    assert not any("ssl_stapling" in line for line in conf)
+    assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in conf
+    assert f"ssl_certificate {site.certificate_file};" in conf
+    ciphers = next(line for line in conf if line.startswith("ssl_ciphers"))
+    assert all(c.startswith("ECDHE-") for c in ciphers.split()[1].rstrip(";").split(":"))
+
+
+def test_renewal_script_and_timer(site, tmp_path):
+    script = cert_script(site)
+    assert "--domains '*.code.example.com' --domains code.example.com" in script
+    assert "--dns vultr" in script and "--renew-hook" in script
+    assert "--dns.disable-cp" not in script
+    (tmp_path / "vscode-cert").write_text(script)
+    check = subprocess.run(["sh", "-n", str(tmp_path / "vscode-cert")], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr
+    timer = lines(renew_unit(site, "timer"))
+    assert {"Persistent=true", "WantedBy=timers.target"} <= timer
+    assert any(line.startswith("RandomizedDelaySec=") for line in timer)
+    assert "ExecStart=/usr/local/sbin/vscode-cert renew" in lines(renew_unit(site, "service"))
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx binary not installed")
@@ -70,9 +105,18 @@ def test_rendered_config_passes_real_nginx_t(tmp_path, site):
     sites.mkdir()
     (sites / "existing.conf").write_text(
         "server { listen 80 default_server; server_name _; return 200 'other site'; }\n")
-    (sites / "vscode-catchall.conf").write_text(catchall(site))
+    # A real certificate and key where the snippet points, so nginx -t loads them.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    f"/CN=*.{site.domain}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    snippet = tmp_path / "vscode-tls.conf"
+    snippet.write_text(tls_snippet(site).replace(site.certificate_file, str(cert))
+                       .replace(site.certificate_key_file, str(key)))
+    (sites / "vscode-catchall.conf").write_text(catchall(site).replace(TLS_SNIPPET, str(snippet)))
     for user in site.users:
-        (sites / user.vhost_file).write_text(vhost(site, user))
+        (sites / user.vhost_file).write_text(vhost(site, user).replace(TLS_SNIPPET, str(snippet)))
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
         "events {}\n"
@@ -94,3 +138,22 @@ def test_nginx_t_catches_a_broken_vhost(tmp_path, site):
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True)
     assert result.returncode != 0
+
+
+def test_lab_style_acme_settings_reach_lego_and_its_env():
+    from operations.packages import packages_for
+    from operations.tls import acme_env, lego_args
+
+    site = load(with_changes(acme_dns_provider="exec", acme_dns_resolvers=["127.0.0.1:8053"],
+                             acme_dns_propagation_check=False,
+                             acme_dns_settings={"EXEC_PATH": "/usr/local/bin/hook"},
+                             acme_server_ca="/etc/ca.pem"))
+    args = lego_args(site)
+    assert "--dns exec" in args and "--dns.resolvers 127.0.0.1:8053" in args
+    assert args.endswith("--dns.disable-cp")
+    env = acme_env(site, {"SECRET_TOKEN": "it's secret"})
+    assert "EXEC_PATH=/usr/local/bin/hook\n" in env and "LEGO_CA_CERTIFICATES=/etc/ca.pem\n" in env
+    assert "SECRET_TOKEN='it'\"'\"'s secret'\n" in env  # shell-quoted for `. acme.env`
+    assert "lego" in packages_for(site) and "nginx" in packages_for(site)
+    tunnel = load(with_changes(tls_mode="tunnel"))
+    assert "nginx" not in packages_for(tunnel) and "lego" not in packages_for(tunnel)

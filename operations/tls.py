@@ -1,0 +1,96 @@
+"""The wildcard certificate: lego and DNS-01, a renewal timer, and nothing in other modes.
+
+acme:        lego obtains *.<domain> and <domain> once (and again only if the names change);
+             vscode-cert-renew.timer renews it. nginx is reloaded only when lego really
+             renewed (its --renew-hook), after `nginx -t`; a failed renewal changes no file.
+certificate: the files named in tls_certificate and tls_certificate_key are used as they are.
+tunnel:      no certificate; a renewal timer left from the acme mode is stopped.
+"""
+
+from __future__ import annotations
+
+import shlex
+from io import StringIO
+from typing import Mapping
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server, systemd
+
+from operations.facts import CertificateNames
+from operations.model import REPO, Site
+
+TEMPLATES = REPO / "templates"
+SCRIPT = "/usr/local/sbin/vscode-cert"
+RENEW_UNIT = "vscode-cert-renew"
+UNIT_DIR = "/etc/systemd/system"
+RENEW_DAYS = 30  # renew when fewer days than this are left, as Let's Encrypt suggests
+
+
+def lego_args(site: Site) -> str:
+    """The lego options both `run` and `renew` need, shell-quoted for the script."""
+    args = ["--accept-tos", "--email", site.acme_email, "--server", site.acme_server,
+            "--path", site.acme_dir, "--dns", site.acme_dns_provider]
+    for name in site.certificate_names:
+        args += ["--domains", name]
+    for resolver in site.acme_dns_resolvers:
+        args += ["--dns.resolvers", resolver]
+    if not site.acme_dns_propagation_check:
+        args.append("--dns.disable-cp")
+    return shlex.join(str(a) for a in args)
+
+
+def acme_env(site: Site, credentials: Mapping[str, str]) -> str:
+    """The root-only environment lego runs with: provider settings and credentials."""
+    values = dict(site.acme_dns_settings)
+    if site.acme_server_ca:
+        values["LEGO_CA_CERTIFICATES"] = site.acme_server_ca
+    values.update(credentials)
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(values.items()))
+
+
+def script_values(site: Site) -> dict:
+    return {"lego_args": lego_args(site), "env_file": site.acme_env_file,
+            "renew_days": RENEW_DAYS, "domain": site.domain}
+
+
+@deploy("TLS certificate")
+def tls(site: Site, credentials: Mapping[str, str]) -> bool:
+    """Returns True when this run obtains a new certificate (nginx then reloads)."""
+    if site.tls_mode != "acme":
+        if host.get_fact(File, path=f"{UNIT_DIR}/{RENEW_UNIT}.timer"):
+            systemd.service(name="Stop the ACME renewal timer (not in acme mode)",
+                            service=f"{RENEW_UNIT}.timer", running=False, enabled=False)
+        return False
+
+    files.put(name="DNS provider credentials for lego (root-only)",
+                    src=StringIO(acme_env(site, credentials)), dest=site.acme_env_file,
+                    user="root", group="root", mode="600")
+    files.directory(name="lego's state (root-only)", path=site.acme_dir,
+                    user="root", group="root", mode="700")
+    files.template(name="vscode-cert: lego run / renew / reload",
+                   src=str(TEMPLATES / "usr/local/sbin/vscode-cert.j2"), dest=SCRIPT,
+                   user="root", group="root", mode="755", **script_values(site))
+
+    obtained = False
+    have = host.get_fact(CertificateNames, path=site.certificate_file)
+    if sorted(have) != sorted(site.certificate_names):
+        # Only when the certificate is missing or covers other names: every run would
+        # otherwise ask the CA again. Renewal is the timer's job.
+        server.shell(name=f"Obtain the certificate for {', '.join(site.certificate_names)}"
+                          " (lego, DNS-01; takes a minute or two)",
+                     commands=[f"{SCRIPT} run"])
+        obtained = True
+
+    units = [
+        files.template(name=f"{RENEW_UNIT}.{kind}",
+                       src=str(TEMPLATES / f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2"),
+                       dest=f"{UNIT_DIR}/{RENEW_UNIT}.{kind}", user="root", group="root",
+                       mode="644", **script_values(site))
+        for kind in ("service", "timer")
+    ]
+    systemd.service(name="Renewal timer runs and starts at boot", service=f"{RENEW_UNIT}.timer",
+                    running=True, enabled=True,
+                    daemon_reload=any(unit.will_change for unit in units))
+    return obtained
