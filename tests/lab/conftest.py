@@ -121,7 +121,11 @@ MODULE_ORDER = ("test_cycle", "test_login_browser", "test_tls", "test_workspace"
 
 
 def pytest_collection_modifyitems(config, items):
+    lab = Path(__file__).parent
+
     def rank(item) -> int:
-        name = Path(str(item.fspath)).stem
-        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+        path = Path(str(item.fspath))
+        if path.parent != lab:
+            return -1  # everything outside the lab (the fast unit tests) stays first
+        return MODULE_ORDER.index(path.stem) if path.stem in MODULE_ORDER else len(MODULE_ORDER)
     items.sort(key=rank)  # stable: the order inside a module is kept
