@@ -6,18 +6,24 @@ A user's container restarts only when its own unit file or its own secret change
 from __future__ import annotations
 
 import hashlib
+import shlex
 from io import StringIO
 from typing import Mapping
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.operations import files, server
+from pyinfra.operations import files, server, systemd
 
 from operations.facts import AccountPodmanFact, DirectoryListing
 from operations.model import CODER_UID, REPO, Site, User, ai_secret, format_size
 
 TEMPLATES = REPO / "templates/etc/containers/systemd/users"
+BOOT_UNIT = "vscode-workspaces.service"
+BOOT_SCRIPT = "/usr/local/sbin/vscode-workspaces-start"
+HEALTH_TIMEOUT = 300  # seconds a (re)started workspace gets to answer /healthz
+# sed script that prints a quadlet's host port (the unit template's PublishPort= line).
+PORT_SED = r"s/^PublishPort=127\.0\.0\.1:\([0-9]*\):8080$/\1/p"
 
 
 OPENCODE_CONFIG = "/etc/vscode/opencode.json"
@@ -52,6 +58,13 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
         "cpus": user.limits.cpus,
         "pids": user.limits.pids,
     }
+
+
+def boot_values(site: Site) -> dict:
+    """What the boot starter script and its unit need."""
+    return {"account": site.service_account, "uid": site.service_account_uid,
+            "quadlet_dir": site.quadlet_dir, "script": BOOT_SCRIPT, "timeout": HEALTH_TIMEOUT,
+            "port_sed": shlex.quote(PORT_SED)}
 
 
 def systemctl(site: Site, *args: str) -> str:
@@ -118,13 +131,26 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
     if restart or departed:
         server.shell(name="Reload the account's systemd units",
                      commands=[systemctl(site, "daemon-reload")])
-    for user in restart:
-        server.shell(name=f"Restart {user.unit}", commands=[systemctl(site, "restart", user.unit)])
-    for user in start:
-        server.shell(name=f"Start {user.unit}", commands=[systemctl(site, "start", user.unit)])
+    # One at a time, each answering before the next: a broken image stops the rollout at
+    # the first user (the deploy fails loudly) while the others keep serving as before.
     for user in restart + start:
-        server.shell(name=f"Wait for {user.name}'s code-server to answer",
-                     commands=[wait_healthy(site, user)])
+        verb = "restart" if user in restart else "start"
+        server.shell(name=f"{verb.capitalize()} {user.unit}, wait until it answers",
+                     commands=[systemctl(site, verb, user.unit), wait_healthy(site, user)])
+
+    # At boot the workspaces start one at a time too (see the script's comment for why).
+    boot = [
+        files.template(name="Boot starter of the workspaces",
+                       src=str(REPO / "templates/usr/local/sbin/vscode-workspaces-start.j2"),
+                       dest=BOOT_SCRIPT, user="root", group="root", mode="755",
+                       **boot_values(site)),
+        files.template(name=BOOT_UNIT, src=str(REPO / f"templates/etc/systemd/system/{BOOT_UNIT}.j2"),
+                       dest=f"/etc/systemd/system/{BOOT_UNIT}", user="root", group="root",
+                       mode="644", **boot_values(site)),
+    ]
+    # Enabled only: starting it now would do nothing the steps above have not done.
+    systemd.service(name=f"{BOOT_UNIT} starts the workspaces at boot", service=BOOT_UNIT,
+                    enabled=True, daemon_reload=any(op.will_change for op in boot))
 
     # Keys no longer provided: their units were rewritten without them above.
     for stale in sorted(s for s in podman.secrets if s.startswith("ai-")
@@ -134,7 +160,7 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
                                f"rm -f {site.secrets_dir}/{stale}"])
 
 
-def wait_healthy(site: Site, user: User, timeout: int = 300) -> str:
+def wait_healthy(site: Site, user: User, timeout: int = HEALTH_TIMEOUT) -> str:
     """Poll /healthz; on timeout fail loudly with the unit's state and last log lines."""
     return (
         f"for i in $(seq {timeout // 2}); do"

@@ -75,21 +75,16 @@ def proxy(site: Site, certificate_changed: bool = False) -> None:
             files.link(name=f"Disable {name}", path=f"{ENABLED}/{name}", present=False),
             files.file(name=f"Remove {name}", path=f"{AVAILABLE}/{name}", present=False),
         ]
-    if not site.uses_proxy:
-        if any(op.will_change for op in ops):
-            # Tunnel mode: our sites are gone; nginx itself may serve other sites, or none.
-            server.shell(name="Check nginx config, then reload",
-                         commands=["nginx -t -q && { ! systemctl is-active -q nginx"
-                                   " || systemctl reload nginx; }"])
-        return
-
     if certificate_changed or any(op.will_change for op in ops):
         # A config that fails `nginx -t` is never loaded: the running nginx keeps serving.
+        # In tunnel mode our sites are gone, and nginx may serve other sites or none.
+        start = "systemctl start nginx" if site.uses_proxy else "true"
         server.shell(
             name="Check nginx config, then reload (never restart)",
             commands=["nginx -t -q",
-                      "if systemctl is-active -q nginx; then systemctl reload nginx;"
-                      " else systemctl start nginx; fi"],
+                      f"if systemctl is-active -q nginx; then systemctl reload nginx; else {start}; fi"],
         )
+    if not site.uses_proxy:
+        return
     systemd.service(name="nginx runs and starts at boot", service="nginx.service",
                     running=True, enabled=True)

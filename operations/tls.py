@@ -51,8 +51,14 @@ def acme_env(site: Site, credentials: Mapping[str, str]) -> str:
 
 
 def script_values(site: Site) -> dict:
+    """What templates/usr/local/sbin/vscode-cert.j2 needs."""
     return {"lego_args": lego_args(site), "env_file": site.acme_env_file,
             "renew_days": RENEW_DAYS, "domain": site.domain}
+
+
+def timer_values(site: Site) -> dict:
+    """What the renewal service and timer templates need."""
+    return {"domain": site.domain, "renew_days": RENEW_DAYS}
 
 
 @deploy("TLS certificate")
@@ -87,7 +93,7 @@ def tls(site: Site, credentials: Mapping[str, str]) -> bool:
         files.template(name=f"{RENEW_UNIT}.{kind}",
                        src=str(TEMPLATES / f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2"),
                        dest=f"{UNIT_DIR}/{RENEW_UNIT}.{kind}", user="root", group="root",
-                       mode="644", **script_values(site))
+                       mode="644", **timer_values(site))
         for kind in ("service", "timer")
     ]
     systemd.service(name="Renewal timer runs and starts at boot", service=f"{RENEW_UNIT}.timer",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pyinfra.api.util import get_template
 
-from operations.containers import TEMPLATES as QUADLET_TEMPLATES, unit_values
+from operations.containers import BOOT_UNIT, TEMPLATES as QUADLET_TEMPLATES, boot_values, unit_values
 from operations.model import REPO, Site
 from operations.proxy import catchall_values, tls_values, vhost_values
-from operations.tls import RENEW_UNIT, script_values
+from operations.tls import RENEW_UNIT, script_values, timer_values
 
 
 def render(path: str, **values) -> str:
@@ -37,8 +37,16 @@ def cert_script(site: Site) -> str:
 
 
 def renew_unit(site: Site, kind: str) -> str:
-    return render(f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2", **script_values(site))
+    return render(f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2", **timer_values(site))
 
 
 def landing(site: Site) -> str:
     return render("var/www/vscode-landing/404.html.j2", domain=site.domain)
+
+
+def boot_script(site: Site) -> str:
+    return render("usr/local/sbin/vscode-workspaces-start.j2", **boot_values(site))
+
+
+def boot_unit(site: Site) -> str:
+    return render(f"etc/systemd/system/{BOOT_UNIT}.j2", **boot_values(site))

@@ -60,3 +60,13 @@ def curl_https(hostname: str, path: str = "/", ca_file: str | None = None,
     cacert = f" --cacert {ca_file}" if ca_file else ""
     return (f"curl -s --compressed{cacert} --resolve {hostname}:443:127.0.0.1 {options}"
             f" https://{hostname}{path}")
+
+
+def s_client(hostname: str, ca_file: str | None = None, connect: str = "127.0.0.1:443",
+             *options: str) -> list[str]:
+    """openssl s_client as a browser at https://HOSTNAME would check the server: SNI, the
+    chain against `ca_file` (default: the system's trust store) and the name, and a failing
+    exit status on any verification error."""
+    ca = ["-CAfile", ca_file] if ca_file else ["-CApath", "/etc/ssl/certs"]
+    return ["openssl", "s_client", "-connect", connect, "-servername", hostname,
+            "-verify_hostname", hostname, "-verify_return_error", *ca, *options]

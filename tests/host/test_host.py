@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
+from operations.containers import BOOT_UNIT, PORT_SED
 from operations.model import CODER_UID
 from operations.packages import packages_for
 from operations.proxy import AVAILABLE, CATCHALL, ENABLED
 from operations.tls import RENEW_UNIT
-from tests.site_data import curl_https
+from tests.site_data import curl_https, s_client
 
 
 def test_packages_installed(host, site):
@@ -46,12 +49,15 @@ def test_storage_layout(host, site):
                                                  0o750), path
 
 
-def test_unit_active_and_enabled_for_boot(account, site):
+def test_unit_active_and_started_at_boot(host, account, site):
+    # The quadlets have no [Install]: vscode-workspaces.service starts them at boot, one at
+    # a time, finding each one's unit and port in its quadlet file.
+    assert host.service(BOOT_UNIT).is_enabled
     for user in site.users:
         assert account.check(f"systemctl --user is-active {user.unit}").strip() == "active"
-        # Quadlet units are "generated"; WantedBy= in [Install] wires them to default.target.
-        wants = account.check("systemctl --user list-dependencies --plain default.target")
-        assert user.unit in wants, f"{user.unit} would not start at boot"
+        quadlet = f"{site.quadlet_dir}/{user.quadlet_file}"
+        port = host.check_output(f"sed -n {shlex.quote(PORT_SED)} {quadlet}")
+        assert port == str(user.port), f"the boot starter would not find {user.name}'s port"
 
 
 def test_container_runs_the_current_image(account, site):
@@ -120,10 +126,8 @@ def _curl(host, tls_ca, hostname: str, path: str = "/") -> tuple[str, str]:
 
 def _tls_handshake(host, tls_ca, hostname: str, *options: str):
     """openssl s_client to nginx on 127.0.0.1:443 by name; returns the command's result."""
-    ca = f"-CAfile {tls_ca}" if tls_ca else "-CApath /etc/ssl/certs"
-    return host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {hostname}"
-                    f" -verify_hostname {hostname} -verify_return_error {ca} {' '.join(options)}"
-                    " </dev/null 2>&1")
+    return host.run(shlex.join(s_client(hostname, tls_ca, "127.0.0.1:443", *options))
+                    + " </dev/null 2>&1")
 
 
 def test_nginx_config_valid(host, proxied):

@@ -99,6 +99,11 @@ def lab_users() -> dict:
     return dict(inventory_host("inventory.py").data.get("users"))
 
 
+def sh(command: str) -> str:
+    """Run a shell command in the lab VM as root; its stdout (a failure raises)."""
+    return vm.ssh(command).stdout
+
+
 def https_status(hostname: str, path: str = "/healthz") -> str:
     """The HTTP status nginx gives a browser at https://HOSTNAME/PATH, trusting pebble."""
     return vm.ssh(curl_https(hostname, path, fixtures.PEBBLE_ROOTS,

@@ -7,18 +7,14 @@ import shlex
 
 import pytest
 
-from tests.lab.conftest import CAROL_HASH, https_status, lab_users, run_host_suite
+from tests.lab.conftest import CAROL_HASH, https_status, lab_users, run_host_suite, sh
 from tests.render import quadlet
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 
 
-def sh(lab_vm, command: str) -> str:
-    return lab_vm.ssh(command).stdout
-
-
 def started_at(lab_vm, site, container: str) -> str:
-    return sh(lab_vm, site.as_account(
+    return sh(site.as_account(
         f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
 
 
@@ -29,7 +25,7 @@ def assert_ok(result):
 def test_converge_on_fresh_vm(lab_vm, deployer):
     if os.environ.get("VSCODE_LAB_REUSE") != "1":
         # nginx may be there (the lab's foreign site), podman must not.
-        assert "podman" not in sh(lab_vm, "command -v podman || true"), "VM is not fresh"
+        assert "podman" not in sh("command -v podman || true"), "VM is not fresh"
     assert_ok(deployer("converge"))
 
 
@@ -47,10 +43,10 @@ def test_host_suite_passes():
 
 def test_quadlet_generator_accepts_units(lab_vm, site):
     """podman's own quadlet generator (--dryrun) parses every rendered unit without error."""
-    sh(lab_vm, "rm -rf /tmp/quadlet-check && mkdir -p /tmp/quadlet-check")
+    sh("rm -rf /tmp/quadlet-check && mkdir -p /tmp/quadlet-check")
     for user in site.users:
         text = quadlet(site, user)
-        sh(lab_vm, f"printf %s {shlex.quote(text)} > /tmp/quadlet-check/{user.quadlet_file}")
+        sh(f"printf %s {shlex.quote(text)} > /tmp/quadlet-check/{user.quadlet_file}")
     out = lab_vm.ssh("QUADLET_UNIT_DIRS=/tmp/quadlet-check /usr/libexec/podman/quadlet"
                      " -dryrun -user 2>&1", check=False)
     assert out.returncode == 0, out.stdout
@@ -88,21 +84,21 @@ def test_changing_one_users_limit_restarts_only_that_user(lab_vm, deployer, site
     assert_ok(result)
     assert started_at(lab_vm, site, "code-server-alice") == alice_before
     assert started_at(lab_vm, site, "code-server-carol") != carol_before
-    pid = sh(lab_vm, site.as_account(
+    pid = sh(site.as_account(
         "podman inspect --format '{{.State.Pid}}' code-server-carol")).strip()
-    cgroup = sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
-    assert sh(lab_vm, f"cat /sys/fs/cgroup{cgroup}/memory.max").strip() == str(2 * 1024**3)
+    cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    assert sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip() == str(2 * 1024**3)
 
 
 def test_removed_user_is_stopped_and_archived(lab_vm, deployer, site):
-    sh(lab_vm, "echo keep-me > /var/lib/vscode/carol/workspace/notes.txt")
+    sh("echo keep-me > /var/lib/vscode/carol/workspace/notes.txt")
     result = deployer("remove-carol")
     assert_ok(result)
-    assert "code-server-carol" not in sh(lab_vm, site.as_account("podman ps -a --format '{{.Names}}'"))
+    assert "code-server-carol" not in sh(site.as_account("podman ps -a --format '{{.Names}}'"))
     assert lab_vm.ssh(f"test -e {site.quadlet_dir}/code-server-carol.container", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-enabled/vscode-carol.conf", check=False).returncode == 1
-    assert "code-server-carol-password" not in sh(lab_vm, site.as_account("podman secret ls"))
-    archived = sh(lab_vm, f"cat {site.archive_dir}/carol-*/workspace/notes.txt").strip()
+    assert "code-server-carol-password" not in sh(site.as_account("podman secret ls"))
+    archived = sh(f"cat {site.archive_dir}/carol-*/workspace/notes.txt").strip()
     assert archived == "keep-me"
     assert lab_vm.ssh("test -e /var/lib/vscode/carol", check=False).returncode == 1
     # ... and the others are still serving.

@@ -14,7 +14,8 @@ import pytest
 
 from lab import fixtures, vm
 from operations.tls import SCRIPT
-from tests.lab.conftest import ARTIFACTS, https_status
+from tests.lab.conftest import ARTIFACTS, https_status, sh
+from tests.site_data import s_client
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 
@@ -25,10 +26,6 @@ EXPECTED_TLS12 = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA38
                   "ECDHE-ECDSA-CHACHA20-POLY1305"}
 EXPECTED_TLS13 = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
                   "TLS_CHACHA20_POLY1305_SHA256"}
-
-
-def sh(command: str) -> str:
-    return vm.ssh(command).stdout
 
 
 def served_certificate(hostname: str) -> dict:
@@ -56,10 +53,8 @@ def test_certificate_comes_from_the_acme_server_and_covers_the_wildcard(site, al
     assert f"DNS:*.{site.domain}" in cert["text"] and f"DNS:{site.domain}" in cert["text"]
     # Verified from this machine too, through the forwarded port, by name, against pebble.
     roots = fixtures.pebble_roots(ARTIFACTS / "tls" / "pebble-roots.pem")
-    proc = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{vm.https_port}", "-servername",
-         alice_host, "-verify_hostname", alice_host, "-verify_return_error", "-CAfile",
-         str(roots)], input="", capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(s_client(alice_host, str(roots), f"127.0.0.1:{vm.https_port}"),
+                          input="", capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "Verify return code: 0 (ok)" in proc.stdout, proc.stdout
 
 

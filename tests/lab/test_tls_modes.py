@@ -4,6 +4,7 @@ only, no nginx sites, no TLS). Last in the lab run: the tunnel mode removes the 
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import time
@@ -13,15 +14,13 @@ import pytest
 from lab import fixtures, vm
 from operations.proxy import ENABLED, TLS_SNIPPET
 from operations.tls import RENEW_UNIT
+from tests.lab.conftest import sh
 from tests.lab.test_cycle import assert_ok
+from tests.site_data import s_client
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 
 BYO = "/etc/ssl/vscode-byo"
-
-
-def sh(command: str) -> str:
-    return vm.ssh(command).stdout
 
 
 def test_brought_certificate_is_served(site, deployer):
@@ -42,9 +41,7 @@ def test_brought_certificate_is_served(site, deployer):
     assert_ok(result)
     assert all("Obtain" not in name for name in result.changed), result.changed
     alice = site.hostname(site.users[0])
-    out = vm.ssh(f"openssl s_client -connect 127.0.0.1:443 -servername {alice}"
-                 f" -verify_hostname {alice} -verify_return_error -CAfile {BYO}/ca.pem"
-                 " </dev/null 2>&1", check=False)
+    out = vm.ssh(shlex.join(s_client(alice, f"{BYO}/ca.pem")) + " </dev/null 2>&1", check=False)
     assert out.returncode == 0 and "Brought Own Test CA" in out.stdout, out.stdout[-2000:]
     assert f"ssl_certificate {BYO}/cert.pem;" in sh(f"cat {TLS_SNIPPET}")
     assert sh("cat /run/nginx.pid").strip() == master, "nginx restarted instead of reloading"

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from lab import fixtures, vsix
-from tests.lab.conftest import LAB_PASSWORDS, https_status, lab_users
+from tests.lab.conftest import LAB_PASSWORDS, https_status, lab_users, sh
 from tests.site_data import curl_https
-from tests.lab.test_cycle import assert_ok, sh, started_at
+from tests.lab.test_cycle import assert_ok, started_at
 
 pytestmark = pytest.mark.usefixtures("lab_vm", "serving")
 
@@ -75,7 +75,7 @@ def test_opencode_extension_present_despite_bind_mount(lab_vm, site):
     out = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
     assert "sst-dev.opencode@1.18.33" in out
     # ... and it sits in the persistent data dir, not in a hidden image layer.
-    assert sh(lab_vm, f"ls {site.config_dir(site.users[0])}/extensions").count("sst-dev.opencode")
+    assert sh(f"ls {site.config_dir(site.users[0])}/extensions").count("sst-dev.opencode")
 
 
 def test_opencode_config_is_managed(lab_vm, site):
@@ -89,9 +89,9 @@ def test_opencode_config_is_managed(lab_vm, site):
 def test_new_workspace_gets_welcome_once(lab_vm, site):
     alice = site.users[0]
     readme = f"{site.workspace_dir(alice)}/README.md"
-    assert "Ctrl+Esc" in sh(lab_vm, f"cat {readme}")
-    sh(lab_vm, f"rm {readme}")
-    sh(lab_vm, site.as_account(f"systemctl --user restart {alice.unit}"))
+    assert "Ctrl+Esc" in sh(f"cat {readme}")
+    sh(f"rm {readme}")
+    sh(site.as_account(f"systemctl --user restart {alice.unit}"))
     wait_serving(lab_vm, site)
     assert lab_vm.ssh(f"test -e {readme}", check=False).returncode == 1
 
@@ -102,20 +102,20 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
     in_container(lab_vm, site, "alice", "echo still-here > /home/coder/project/survivor.txt")
 
     def survived(step: str):
-        assert sh(lab_vm, f"cat {marker}").strip() == "still-here", f"lost after {step}"
+        assert sh(f"cat {marker}").strip() == "still-here", f"lost after {step}"
         assert in_container(lab_vm, site, "alice",
                             "cat /home/coder/project/survivor.txt").stdout.strip() == "still-here"
 
     # A crash: quadlet containers run with --rm, so "restart" is systemd's Restart=on-failure
     # bringing a killed container back (`podman restart` would leave the unit stopped).
-    sh(lab_vm, site.as_account(f"podman kill {alice.container}"))
+    sh(site.as_account(f"podman kill {alice.container}"))
     time.sleep(10)
     wait_serving(lab_vm, site)
     survived("container restart after a crash")
 
-    old_id = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
-    sh(lab_vm, site.as_account(f"systemctl --user restart {alice.unit}"))
-    new_id = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
+    old_id = sh(site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
+    sh(site.as_account(f"systemctl --user restart {alice.unit}"))
+    new_id = sh(site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
     assert old_id != new_id, "systemctl restart did not recreate the container"
     wait_serving(lab_vm, site)
     survived("container recreate")
@@ -150,24 +150,24 @@ def wait_until_active(lab_vm, site, timeout: float = 600):
 def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
     alice, bob = site.users
     bob_started = started_at(lab_vm, site, bob.container)
-    pid = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {alice.container}")).strip()
-    cgroup = "/sys/fs/cgroup" + sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
-    kills_before = int(re.search(r"oom_kill (\d+)", sh(lab_vm, f"cat {cgroup}/memory.events")).group(1))
+    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {alice.container}")).strip()
+    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    kills_before = int(re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1))
     # Above the soft limit (memory.high) the kernel throttles the hog so hard, with no swap to
     # reclaim into, that it crawls towards the hard limit for many minutes. Lift the soft
     # limit for this test only, to see the hard limit act; it is restored below.
-    sh(lab_vm, f"echo max > {cgroup}/memory.high")
+    sh(f"echo max > {cgroup}/memory.high")
     try:
         hog = in_container(lab_vm, site, "alice",
                            "python3 -c 'x = []\nwhile True: x.append(b\"x\" * (64 << 20))'",
                            check=False)
     finally:
-        sh(lab_vm, f"echo {alice.limits.memory_high} > {cgroup}/memory.high")
+        sh(f"echo {alice.limits.memory_high} > {cgroup}/memory.high")
     assert hog.returncode == 137, f"the hog was not OOM-killed: {hog.returncode} {hog.stderr}"
-    events = sh(lab_vm, f"cat {cgroup}/memory.events")
+    events = sh(f"cat {cgroup}/memory.events")
     assert int(re.search(r"oom_kill (\d+)", events).group(1)) > kills_before
     # The container itself, the other user and the host keep serving.
-    assert sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Status}}}}' {alice.container}")).strip() == "running"
+    assert sh(site.as_account(f"podman inspect --format '{{{{.State.Status}}}}' {alice.container}")).strip() == "running"
     assert started_at(lab_vm, site, bob.container) == bob_started
     for user in site.users:
         code = https_status(site.hostname(user))
@@ -176,19 +176,18 @@ def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
 
 def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     bob = site.users[1]
-    pid = sh(lab_vm, site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {bob.container}")).strip()
-    cgroup = "/sys/fs/cgroup" + sh(lab_vm, f"cut -d: -f3 /proc/{pid}/cgroup").strip()
-    assert sh(lab_vm, f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
-    usage = lambda: dict(line.split() for line in sh(lab_vm, f"cat {cgroup}/cpu.stat").splitlines())  # noqa: E731
+    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {bob.container}")).strip()
+    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    assert sh(f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
     # The emulated VM often cannot give one container more than 1.5 cores at all, so the
     # configured quota is checked above and enforcement is shown with a quota this VM can
     # exceed for sure: 0.3 cores, for this test only, then restored.
-    sh(lab_vm, f"echo '30000 100000' > {cgroup}/cpu.max")
+    sh(f"echo '30000 100000' > {cgroup}/cpu.max")
     try:
         # Three spinning processes for 12 s; one ssh session measures while they run.
         spin = site.as_account(f"podman exec {bob.container} sh -c 'for i in 1 2 3; do"
                                " timeout 12 sh -c \"while :; do :; done\" & done; wait'")
-        out = sh(lab_vm, f"({spin}) >/dev/null 2>&1 & sleep 3; echo now $(date +%s.%N);"
+        out = sh(f"({spin}) >/dev/null 2>&1 & sleep 3; echo now $(date +%s.%N);"
                          f" cat {cgroup}/cpu.stat; echo ---; sleep 6; echo now $(date +%s.%N);"
                          f" cat {cgroup}/cpu.stat; wait")
         first, second = out.split("---")
@@ -196,11 +195,11 @@ def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
         after = dict(line.split() for line in second.strip().splitlines())
         t0, t1 = float(before["now"]), float(after["now"])
     finally:
-        sh(lab_vm, f"echo '{bob.limits.cpu_quota} 100000' > {cgroup}/cpu.max")
+        sh(f"echo '{bob.limits.cpu_quota} 100000' > {cgroup}/cpu.max")
     cores = (int(after["usage_usec"]) - int(before["usage_usec"])) / 1e6 / (t1 - t0)
     assert cores <= 0.3 * 1.2, f"used {cores:.2f} cores under a 0.3-core quota"
     assert int(after["nr_throttled"]) > int(before["nr_throttled"]), "never throttled"
-    assert sh(lab_vm, f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
+    assert sh(f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
 
 
 def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, deployer, site, monkeypatch):
@@ -214,12 +213,12 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
                   site.as_account("podman inspect code-server-alice"),
                   "journalctl --no-pager -o verbose", "ps auxww"):
         # [s]: the grep must not find its own command line in `ps`.
-        count = sh(lab_vm, f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
+        count = sh(f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
         assert count == "0", f"key leaked into: {where}"
-    assert sh(lab_vm, f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
+    assert sh(f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
     # Nor does a password hash reach the journal.
     alice = site.users[0]
-    hash_in_journal = sh(lab_vm, "journalctl --no-pager -o verbose | grep -cF --"
+    hash_in_journal = sh("journalctl --no-pager -o verbose | grep -cF --"
                                  f" \"$(cat {site.secrets_dir}/{alice.password_secret})\" || true")
     assert hash_in_journal.strip() == "0"
 
@@ -234,15 +233,15 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
     result = deployer("no-keys")
     assert_ok(result)
     assert "no shared AI provider key found" in result.output
-    assert "ai-anthropic-api-key" not in sh(lab_vm, site.as_account("podman secret ls"))
+    assert "ai-anthropic-api-key" not in sh(site.as_account("podman secret ls"))
 
 
 def test_bad_group_data_executes_zero_operations(lab_vm, deployer, site):
-    before = sh(lab_vm, "find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
+    before = sh("find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
     users = lab_users() | {"Bad.Name": {"port": 8081, "password_hash": "hunter2"}}
     result = deployer("bad-data", users=users)
     assert result.returncode != 0
     assert "users['Bad.Name']" in result.output and "nothing was changed on the host" in result.output
     assert result.executed == 0 and "Starting operation" not in result.output
-    after = sh(lab_vm, "find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
+    after = sh("find /etc -newer /proc/1 -printf '%p %T@\\n' 2>/dev/null | sort | md5sum")
     assert before == after, "files changed on the host"

@@ -9,7 +9,8 @@ import pytest
 
 from operations.model import load
 from operations.proxy import TLS_SNIPPET
-from tests.render import catchall, cert_script, landing, quadlet, renew_unit, tls_snippet, vhost
+from tests.render import (boot_script, boot_unit, catchall, cert_script, landing, quadlet,
+                          renew_unit, tls_snippet, vhost)
 from tests.unit.test_model import with_changes
 
 
@@ -36,9 +37,37 @@ def test_quadlet_has_limits_mounts_and_loopback_port(site):
     assert ("PodmanArgs=--memory=4G --memory-swap=4G --cgroup-conf=memory.high=3221225472"
             " --cpus=2.0 --pids-limit=4096") in unit
     assert "Restart=on-failure" in unit
-    assert "WantedBy=default.target" in unit
+    # Started at boot by vscode-workspaces.service, one at a time, not by default.target.
+    assert "[Install]" not in unit and not any(line.startswith("WantedBy=") for line in unit)
     assert any(line.startswith("HealthCmd=") and "/healthz" in line for line in unit)
     assert "--memory=3G" in quadlet(site, alice)
+
+
+def test_boot_starter_finds_every_users_unit_and_port(site, tmp_path):
+    """Run the real boot script in a sandbox: the rendered quadlets in its folder, and
+    `systemctl` and `curl` on PATH that only log what they were asked."""
+    quadlets = tmp_path / "quadlets"
+    quadlets.mkdir()
+    for user in site.users:
+        (quadlets / user.quadlet_file).write_text(quadlet(site, user))
+    script = boot_script(site).replace(site.quadlet_dir, str(quadlets))
+    (tmp_path / "start").write_text(script)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("systemctl", "curl"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {tmp_path}/calls\n')
+        (bin_dir / tool).chmod(0o755)
+    run = subprocess.run(["sh", str(tmp_path / "start")], capture_output=True, text=True,
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30)
+    assert run.returncode == 0, run.stderr
+    expected = []
+    for user in sorted(site.users, key=lambda u: u.quadlet_file):
+        expected += [f"systemctl --user start {user.unit}",
+                     f"curl -fsS -o /dev/null http://127.0.0.1:{user.port}/healthz"]
+    assert (tmp_path / "calls").read_text().splitlines() == expected
+    unit = lines(boot_unit(site))
+    assert {f"User={site.service_account}", "Type=oneshot", "WantedBy=multi-user.target",
+            f"After=user@{site.service_account_uid}.service network-online.target"} <= unit
 
 
 def test_quadlet_never_contains_the_password_hash(site):
