@@ -251,6 +251,13 @@ def current() -> VM | None:
     )
 
 
+# Everything TCG can emulate, except AVX, AVX2 and SHA-NI: with them hidden, the guest's
+# software takes its SSE paths, which TCG runs faster. Measured in the lab VM: sha256sum
+# of 200 MB 13.3 s -> 7.8-8.5 s, gzip+gunzip of 100 MB 35 s -> 25-28 s (podman hashes and
+# unpacks every image layer).
+CPU = "max,avx=off,avx2=off,sha-ni=off"
+
+
 def _qemu_command(image: Path) -> list:
     forwards = ",".join(
         f"hostfwd=tcp:127.0.0.1:{host}-:{guest}"
@@ -259,7 +266,7 @@ def _qemu_command(image: Path) -> list:
     return [
         "qemu-system-x86_64",
         # /dev/kvm on this kind of host is PVM-only and kills a stock kernel: emulate instead.
-        "-accel", "tcg,thread=multi", "-machine", "q35", "-cpu", "max",
+        "-accel", "tcg,thread=multi", "-machine", "q35", "-cpu", CPU,
         "-smp", "2", "-m", str(memory_mb),
         # -daemonize refuses -nographic unless every default character device is redirected.
         "-nographic", "-serial", f"file:{_console_log}", "-monitor", "none", "-parallel", "none",
