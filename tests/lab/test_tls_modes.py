@@ -63,7 +63,9 @@ def test_tunnel_mode_removes_the_sites_and_the_tunnel_works(site, deployer):
     alice = site.users[0]
     local = _free_port()
     tunnel = subprocess.Popen(
-        ["ssh", "-F", str(vm.ssh_config_path), "-N", "-o", "ExitOnForwardFailure=yes",
+        # Its own connection, as a person's ssh would be (not the lab's shared one).
+        ["ssh", "-F", str(vm.ssh_config_path), "-o", "ControlMaster=no", "-o", "ControlPath=none",
+         "-N", "-o", "ExitOnForwardFailure=yes",
          "-L", f"{local}:127.0.0.1:{alice.port}", "lab"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
