@@ -42,7 +42,7 @@ def in_container(lab_vm, site, user: str, command: str, check: bool = True):
 
 def login(lab_vm, site, user: str, password: str) -> tuple[str, str]:
     """POST the login form through nginx; returns (status line, cookie jar)."""
-    out = sh(lab_vm,
+    out = sh(
              "rm -f /tmp/jar; "
              + curl_https(f"{user}.{site.domain}", "/login", fixtures.PEBBLE_ROOTS,
                           "-o /tmp/login-body -c /tmp/jar -w '%{http_code} %{redirect_url}'"
