@@ -60,11 +60,16 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
     }
 
 
-def boot_values(site: Site) -> dict:
-    """What the boot starter script and its unit need."""
+def boot_script_values(site: Site) -> dict:
+    """What the boot starter script needs."""
+    return {"account": site.service_account, "quadlet_dir": site.quadlet_dir,
+            "timeout": HEALTH_TIMEOUT, "port_sed": shlex.quote(PORT_SED)}
+
+
+def boot_unit_values(site: Site) -> dict:
+    """What the boot starter's systemd unit needs."""
     return {"account": site.service_account, "uid": site.service_account_uid,
-            "quadlet_dir": site.quadlet_dir, "script": BOOT_SCRIPT, "timeout": HEALTH_TIMEOUT,
-            "port_sed": shlex.quote(PORT_SED)}
+            "script": BOOT_SCRIPT}
 
 
 def systemctl(site: Site, *args: str) -> str:
@@ -143,10 +148,10 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
         files.template(name="Boot starter of the workspaces",
                        src=str(REPO / "templates/usr/local/sbin/vscode-workspaces-start.j2"),
                        dest=BOOT_SCRIPT, user="root", group="root", mode="755",
-                       **boot_values(site)),
+                       **boot_script_values(site)),
         files.template(name=BOOT_UNIT, src=str(REPO / f"templates/etc/systemd/system/{BOOT_UNIT}.j2"),
                        dest=f"/etc/systemd/system/{BOOT_UNIT}", user="root", group="root",
-                       mode="644", **boot_values(site)),
+                       mode="644", **boot_unit_values(site)),
     ]
     # Enabled only: starting it now would do nothing the steps above have not done.
     systemd.service(name=f"{BOOT_UNIT} starts the workspaces at boot", service=BOOT_UNIT,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pyinfra.api.util import get_template
 
-from operations.containers import BOOT_UNIT, TEMPLATES as QUADLET_TEMPLATES, boot_values, unit_values
+from operations.containers import (BOOT_UNIT, TEMPLATES as QUADLET_TEMPLATES, boot_script_values,
+                                   boot_unit_values, unit_values)
 from operations.model import REPO, Site
 from operations.proxy import catchall_values, tls_values, vhost_values
 from operations.tls import RENEW_UNIT, script_values, timer_values
@@ -45,8 +46,8 @@ def landing(site: Site) -> str:
 
 
 def boot_script(site: Site) -> str:
-    return render("usr/local/sbin/vscode-workspaces-start.j2", **boot_values(site))
+    return render("usr/local/sbin/vscode-workspaces-start.j2", **boot_script_values(site))
 
 
 def boot_unit(site: Site) -> str:
-    return render(f"etc/systemd/system/{BOOT_UNIT}.j2", **boot_values(site))
+    return render(f"etc/systemd/system/{BOOT_UNIT}.j2", **boot_unit_values(site))
