@@ -7,8 +7,8 @@ No container registry is reachable, so the image is built from scratch:
 3. ``podman build --runtime runc`` of ``lab/base-image/Containerfile``
    (multi-stage: Node 24 + npm + compilers only in the build stage) as
    ``localhost/code-server-standin:<version>``
-4. a quick check of the image, then ``podman save --format docker-archive``
-   -> ``cache/base-image-<key>.tar`` (written atomically; older ones removed).
+4. a quick check of the image, then ``podman save --format docker-archive`` and zstd
+   -> ``cache/base-image-<key>.tar.zst`` (written atomically; older ones removed).
 
 ``build()`` returns the archive at once when it is already cached.
 
@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from lab.common import apt_mirrors, npm_registry, point
+
 HERE = pathlib.Path(__file__).resolve().parent
 CONTEXT = HERE / "base-image"
 CONTAINERFILE = CONTEXT / "Containerfile"
@@ -39,8 +41,6 @@ IMAGE_TAG = f"localhost/code-server-standin:{CODE_SERVER_VERSION}"
 
 BASE_TAG = "localhost/debian-minbase:trixie"
 SUITE = "trixie"
-MIRROR = "http://deb.debian.org/debian"
-SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
 # Host CA bundle, passed as a build secret to the download steps of the build
 # stage only (TLS-intercepting proxies re-sign npm registry traffic); never
@@ -75,19 +75,26 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 """
-APT_SOURCES = f"""\
+
+
+def _apt_sources() -> str:
+    """The rootfs's apt sources: this machine's own Debian mirrors (lab.common.apt_mirrors)."""
+    mirror, security = apt_mirrors()
+    return f"""\
 Types: deb
-URIs: {MIRROR}
+URIs: {mirror}
 Suites: {SUITE} {SUITE}-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: {SECURITY_MIRROR}
+URIs: {security}
 Suites: {SUITE}-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
+
+
 ROOTFS_RECIPE = "1"  # bump when _debootstrap() changes in a way that matters
 
 
@@ -128,8 +135,9 @@ def _context_files() -> list[pathlib.Path]:
 
 def _rootfs_key() -> str:
     spec = json.dumps(
-        {"suite": SUITE, "variant": "minbase", "mirror": MIRROR, "recipe": ROOTFS_RECIPE,
-         "dpkg": DPKG_SLIM, "sources": APT_SOURCES, "clean": APT_CLEAN},
+        {"suite": SUITE, "variant": "minbase", "mirror": apt_mirrors()[0],
+         "recipe": ROOTFS_RECIPE, "dpkg": DPKG_SLIM, "sources": _apt_sources(),
+         "clean": APT_CLEAN},
         sort_keys=True,
     ).encode()
     return _sha16(spec)
@@ -138,16 +146,22 @@ def _rootfs_key() -> str:
 def image_key() -> str:
     """Cache key of the image: Containerfile, entrypoint and the other files
     next to it, pinned versions, and the base rootfs recipe."""
-    parts = [f"{CODE_SERVER_VERSION} node-{NODE_VERSION} npm-{NPM_VERSION} base-{_rootfs_key()}".encode()]
+    parts = [f"{CODE_SERVER_VERSION} node-{NODE_VERSION} npm-{NPM_VERSION} base-{_rootfs_key()}"
+             f" registry-{npm_registry()}".encode()]
     for p in _context_files():
         parts += [str(p.relative_to(CONTEXT)).encode(), p.read_bytes()]
     return _sha16(*parts)
 
 
+def stable_archive() -> pathlib.Path:
+    """The name group_data/lab.py uses; build() points it at the current archive."""
+    return _cache_dir() / "base-image.tar.zst"
+
+
 def archive_path() -> pathlib.Path:
     """Where build() puts the archive for the current inputs (it may not exist yet)."""
     root = pathlib.Path(os.environ.get("VSCODE_LAB_CACHE") or pathlib.Path.home() / ".cache" / "vscode-lab")
-    return root / f"base-image-{image_key()}.tar"
+    return root / f"base-image-{image_key()}.tar.zst"
 
 
 def _check_pins() -> None:
@@ -167,15 +181,16 @@ def _debootstrap(cache: pathlib.Path) -> pathlib.Path:
     if not shutil.which("debootstrap"):
         raise RuntimeError("debootstrap is not installed (apt-get install debootstrap)")
     t0 = time.monotonic()
-    _log(f"debootstrap --variant=minbase {SUITE} ({MIRROR}) ...")
+    mirror = apt_mirrors()[0]
+    _log(f"debootstrap --variant=minbase {SUITE} ({mirror}) ...")
     with tempfile.TemporaryDirectory(prefix=".rootfs-", dir=cache) as tmp:
         root = pathlib.Path(tmp) / "rootfs"
-        _run(["debootstrap", "--variant=minbase", SUITE, str(root), MIRROR], stdout=subprocess.DEVNULL)
+        _run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror], stdout=subprocess.DEVNULL)
         etc = root / "etc"
         (etc / "dpkg/dpkg.cfg.d/01-slim").write_text(DPKG_SLIM)
         (etc / "apt/apt.conf.d/02-clean").write_text(APT_CLEAN)
         (etc / "apt/sources.list").unlink(missing_ok=True)
-        (etc / "apt/sources.list.d/debian.sources").write_text(APT_SOURCES)
+        (etc / "apt/sources.list.d/debian.sources").write_text(_apt_sources())
         # debootstrap copies the host's; podman provides both at run time.
         (etc / "hostname").write_text("localhost\n")
         (etc / "resolv.conf").write_text("")
@@ -224,12 +239,14 @@ def _verify(tag: str) -> None:
 
 
 def build(force: bool = False) -> pathlib.Path:
-    """Return ``cache/base-image-<key>.tar`` (docker-archive of IMAGE_TAG), building it if needed."""
+    """Return ``cache/base-image-<key>.tar.zst`` (zstd-compressed docker-archive of IMAGE_TAG),
+    building it if needed."""
     cache = _cache_dir()
     key = image_key()
-    out = cache / f"base-image-{key}.tar"
+    out = archive_path()
     if out.exists() and not force:
         _log(f"base image cached: {out}")
+        point(stable_archive(), out)
         return out
     _check_pins()
     t0 = time.monotonic()
@@ -243,6 +260,7 @@ def build(force: bool = False) -> pathlib.Path:
     _log(f"podman build {IMAGE_TAG} (code-server {CODE_SERVER_VERSION}, node {NODE_VERSION}) ...")
     t1 = time.monotonic()
     cmd = ["podman", "build", *RUNTIME_FLAGS, "--pull=never", "--build-arg", f"BASE={BASE_TAG}",
+           "--build-arg", f"NPM_REGISTRY={npm_registry()}",
            "--label", f"vscode-lab.base-image-key={key}", "-f", str(CONTAINERFILE), "-t", IMAGE_TAG]
     if HOST_CA.is_file():
         cmd += ["--secret", f"id=host-ca,src={HOST_CA}"]
@@ -251,18 +269,23 @@ def build(force: bool = False) -> pathlib.Path:
 
     _verify(IMAGE_TAG)
 
-    _log(f"podman save {IMAGE_TAG} -> {out}")
+    _log(f"podman save {IMAGE_TAG} | zstd -> {out}")
+    tar = out.with_name(f".{out.name}.tar.tmp")
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
-        _run(["podman", "save", "--quiet", "--format", "docker-archive", "-o", str(tmp), IMAGE_TAG])
+        tar.unlink(missing_ok=True)
+        _run(["podman", "save", "--quiet", "--format", "docker-archive", "-o", str(tar), IMAGE_TAG])
+        # zstd: a third of the bytes to upload, and podman load reads it as it is.
+        _run(["zstd", "-q", "-T0", "-10", "--rm", "-f", str(tar), "-o", str(tmp)])
         os.replace(tmp, out)
     finally:
+        tar.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
-    for old in cache.glob("base-image-*.tar"):
+    for old in cache.glob("base-image-*.tar*"):
         if old != out:
             _log(f"removing old {old.name}")
             old.unlink()
+    point(stable_archive(), out)
     _log(f"base image built: {out} ({_fmt_size(out)}) in {time.monotonic() - t0:.0f} s total")
     return out
 

@@ -12,10 +12,18 @@
 set -euo pipefail
 
 SUITE=trixie
-MIRROR=http://deb.debian.org/debian
-SECURITY_MIRROR=http://deb.debian.org/debian-security
+# The Debian mirrors: this machine's own apt configuration (lab/vm.py reads it), or
+# VSCODE_LAB_APT_MIRROR / VSCODE_LAB_APT_SECURITY_MIRROR.
+MIRROR=${LAB_APT_MIRROR:?set by lab/vm.py}
+SECURITY_MIRROR=${LAB_APT_SECURITY_MIRROR:?set by lab/vm.py}
 DISK_SIZE=12G
+# A fresh VPS: systemd, sshd and python3.
 PACKAGES=systemd,systemd-sysv,openssh-server,python3,dbus,udev,iproute2,ca-certificates,curl,linux-image-amd64
+# What the lab adds to it (lab/vps-fixtures.sh configures them at the first boot): an nginx
+# that already serves someone else's site, and the ACME and DNS stand-ins (pebble ships
+# pebble-challtestsrv). In the image rather than installed at each run: about 100 s of apt
+# under emulation, on every lab run.
+PACKAGES=$PACKAGES,nginx,openssl,pebble
 # The guest boots from virtio disk and network, so these must be in the initrd or built in.
 BOOT_MODULES="virtio_pci virtio_blk virtio_net"
 

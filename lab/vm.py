@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.common import CommandError, LabError, cache_dir, inputs_hash, log, run
+from lab.common import CommandError, LabError, apt_mirrors, cache_dir, inputs_hash, log, run
 
 BUILD_SCRIPT = Path(__file__).with_name("build-vm-image.sh")
 DEFAULT_TIMEOUT = 300.0
@@ -123,7 +123,9 @@ def _run_build_script(out: Path) -> None:
     """
     argv = ["bash", str(BUILD_SCRIPT), str(out), str(ssh_key_path.with_suffix(".pub")),
             str(_host_key_dir)]
-    script = subprocess.Popen(argv, start_new_session=True)
+    mirror, security = apt_mirrors()
+    env = {**os.environ, "LAB_APT_MIRROR": mirror, "LAB_APT_SECURITY_MIRROR": security}
+    script = subprocess.Popen(argv, start_new_session=True, env=env)
     try:
         returncode = script.wait()
     except BaseException:
@@ -142,7 +144,8 @@ def image_dir() -> Path:
     """Where the image for the current build script and keys lives (built or not)."""
     _ensure_keys()
     host_keys = sorted(_host_key_dir.glob("ssh_host_*_key.pub"))
-    digest = inputs_hash(BUILD_SCRIPT, ssh_key_path.with_suffix(".pub"), *host_keys)
+    digest = inputs_hash(BUILD_SCRIPT, ssh_key_path.with_suffix(".pub"), *host_keys,
+                         *apt_mirrors())
     return cache_dir() / f"vm-{digest}"
 
 
