@@ -13,22 +13,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from operations.account import account  # noqa: E402
 from operations.containers import containers  # noqa: E402
-from operations.image import image  # noqa: E402
-from operations.model import ConfigError, load  # noqa: E402
-from operations.packages import packages  # noqa: E402
+from operations.image import image, npm_registry  # noqa: E402
+from operations.layout import snapshot_args  # noqa: E402
+from operations.model import IMAGE_CONTEXT, ConfigError, load  # noqa: E402
+from operations.packages import packages, packages_for  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
 from operations.proxy import proxy  # noqa: E402
 from operations.secrets import read_ai_keys, read_dns_credentials, wanted_names  # noqa: E402
+from operations.snapshot import SnapshotFact  # noqa: E402
 from operations.tls import tls  # noqa: E402
 from operations.workspaces import workspaces  # noqa: E402
+
+
+
+def stop(error: ConfigError) -> None:
+    # pyinfra would bury this under a traceback; the message already names key and fix.
+    sys.stderr.write(f"\n{host.name}: {error}\n")
+    sys.exit(2)
+
 
 try:
     site = load(host.data)
     dns_credentials = read_dns_credentials(site)
 except ConfigError as error:
-    # pyinfra would bury this under a traceback; the message already names key and fix.
-    sys.stderr.write(f"\n{host.name}: {error}\n")
-    sys.exit(2)
+    stop(error)
 
 keys = read_ai_keys(site)
 if not keys:
@@ -38,11 +46,18 @@ if not keys:
         " person to connect a provider themselves.\n\n"
     )
 
-preflight(site)
-packages(site)
-account(site)
-workspaces(site)
-image(site)
-containers(site, keys)
-certificate = tls(site, dns_credentials)
-proxy(site, certificate_changed=certificate)
+# The host as it is, in one command; the operations below emit only what differs from it.
+snap = host.get_fact(SnapshotFact, **snapshot_args(site, packages_for(site), list(IMAGE_CONTEXT)))
+try:
+    registry = npm_registry(site) if site.image not in snap.images else None
+except ConfigError as error:
+    stop(error)
+
+preflight(site, snap)
+packages(site, snap)
+account(site, snap)
+workspaces(site, snap)
+image(site, snap, registry)
+containers(site, snap, keys)
+certificate = tls(site, snap, dns_credentials)
+proxy(site, snap, certificate_changed=certificate)

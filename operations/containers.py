@@ -7,26 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from io import StringIO
 from typing import Mapping
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server
 
-from operations.facts import AccountPodmanFact, DirectoryListing
+from operations import ensure
+from operations.layout import BOOT_SCRIPT, BOOT_UNIT, OPENCODE_CONFIG, QUADLET_GLOB, SYSTEM_UNITS
 from operations.model import CODER_UID, REPO, Site, User, ai_secret, format_size
+from operations.snapshot import Snapshot
 
 TEMPLATES = REPO / "templates/etc/containers/systemd/users"
-BOOT_UNIT = "vscode-workspaces.service"
-BOOT_SCRIPT = "/usr/local/sbin/vscode-workspaces-start"
 HEALTH_TIMEOUT = 300  # seconds a (re)started workspace gets to answer /healthz
 # sed script that prints a quadlet's host port (the unit template's PublishPort= line).
 PORT_SED = r"s/^PublishPort=127\.0\.0\.1:\([0-9]*\):8080$/\1/p"
 
-
-OPENCODE_CONFIG = "/etc/vscode/opencode.json"
 
 
 def opencode_config() -> str:
@@ -76,60 +72,47 @@ def systemctl(site: Site, *args: str) -> str:
     return site.as_account("systemctl --user " + " ".join(args))
 
 
-def _secret(site: Site, name: str, value: str, present: set[str], label: str) -> bool:
+def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bool:
     """A podman secret of the account, made from a root-only file; True if (re)created."""
-    source = files.put(
-        name=f"{label} (root-only)",
-        src=StringIO(value),  # no newline: it becomes an environment value
-        dest=f"{site.secrets_dir}/{name}",
-        user="root", group="root", mode="600",
-    )
-    changed = source.will_change or name not in present
+    path = f"{site.secrets_dir}/{name}"
+    # No newline: it becomes an environment value.
+    source = ensure.file(snap, f"{label} (root-only)", path, value, "600")
+    changed = source.will_change or name not in snap.secrets
     if changed:
         server.shell(
             name=f"Podman secret {name}",
             commands=[site.as_account(f"podman secret create --replace {name} -",
-                                      stdin_from=f"{site.secrets_dir}/{name}")],
+                                      stdin_from=path)],
         )
     return changed
 
 
 @deploy("Containers")
-def containers(site: Site, keys: Mapping[str, str]) -> None:
-    podman = host.get_fact(AccountPodmanFact, account=site.service_account,
-                           runtime_dir=site.runtime_dir)
-    files.directory(name="Root-only secret sources", path=site.secrets_dir,
-                    user="root", group="root", mode="700")
-    files.directory(name="Quadlet directory of the account", path=site.quadlet_dir,
-                    user="root", group="root", mode="755")
-
-    files.put(name="opencode managed config", src=StringIO(opencode_config()),
-              dest=OPENCODE_CONFIG, user="root", group="root", mode="644")
+def containers(site: Site, snap: Snapshot, keys: Mapping[str, str]) -> None:
+    ensure.directory(snap, "Root-only secret sources", site.secrets_dir, "700")
+    ensure.directory(snap, "Quadlet directory of the account", site.quadlet_dir, "755")
+    ensure.file(snap, "opencode managed config", OPENCODE_CONFIG, opencode_config(), "644")
     rotated = {name for name, value in keys.items()
-               if _secret(site, ai_secret(name), value, podman.secrets, f"Shared key {name}")}
+               if _secret(site, snap, ai_secret(name), value, f"Shared key {name}")}
 
     restart: list[User] = []
     start: list[User] = []
     for user in site.users:
-        secret_changed = _secret(site, user.password_secret, user.password_hash, podman.secrets,
+        secret_changed = _secret(site, snap, user.password_secret, user.password_hash,
                                  f"Password hash of {user.name}")
         secret_changed |= bool(rotated & set(site.keys_of(user, keys)))
-        unit = files.template(
-            name=f"Quadlet unit {user.quadlet_file}",
-            src=f"{TEMPLATES}/code-server.container.j2",
-            dest=f"{site.quadlet_dir}/{user.quadlet_file}",
-            user="root", group="root", mode="644",
+        unit = ensure.template(
+            snap, f"Quadlet unit {user.quadlet_file}",
+            f"{TEMPLATES}/code-server.container.j2", f"{site.quadlet_dir}/{user.quadlet_file}",
             **unit_values(site, user, keys),
         )
         if unit.will_change or secret_changed:
             restart.append(user)
-        elif podman.units.get(user.unit) != "active":
+        elif snap.user_units.get(user.unit) != "active":
             start.append(user)
 
-    departed = sorted(
-        set(host.get_fact(DirectoryListing, path=site.quadlet_dir, pattern="code-server-*.container"))
-        - {u.quadlet_file for u in site.users}
-    )
+    departed = sorted(set(snap.listing(site.quadlet_dir, QUADLET_GLOB))
+                      - {u.quadlet_file for u in site.users})
     for quadlet in departed:
         remove_user(site, quadlet.removeprefix("code-server-").removesuffix(".container"))
 
@@ -145,20 +128,18 @@ def containers(site: Site, keys: Mapping[str, str]) -> None:
 
     # At boot the workspaces start one at a time too (see the script's comment for why).
     boot = [
-        files.template(name="Boot starter of the workspaces",
-                       src=str(REPO / "templates/usr/local/sbin/vscode-workspaces-start.j2"),
-                       dest=BOOT_SCRIPT, user="root", group="root", mode="755",
-                       **boot_script_values(site)),
-        files.template(name=BOOT_UNIT, src=str(REPO / f"templates/etc/systemd/system/{BOOT_UNIT}.j2"),
-                       dest=f"/etc/systemd/system/{BOOT_UNIT}", user="root", group="root",
-                       mode="644", **boot_unit_values(site)),
+        ensure.template(snap, "Boot starter of the workspaces",
+                        str(REPO / "templates/usr/local/sbin/vscode-workspaces-start.j2"),
+                        BOOT_SCRIPT, mode="755", **boot_script_values(site)),
+        ensure.template(snap, BOOT_UNIT,
+                        str(REPO / f"templates/etc/systemd/system/{BOOT_UNIT}.j2"),
+                        f"{SYSTEM_UNITS}/{BOOT_UNIT}", **boot_unit_values(site)),
     ]
-    # Enabled only: starting it now would do nothing the steps above have not done.
-    systemd.service(name=f"{BOOT_UNIT} starts the workspaces at boot", service=BOOT_UNIT,
-                    enabled=True, daemon_reload=any(op.will_change for op in boot))
+    ensure.service(snap, f"{BOOT_UNIT} starts the workspaces at boot", BOOT_UNIT,
+                   running=True, enabled=True, daemon_reload=any(op.will_change for op in boot))
 
     # Keys no longer provided: their units were rewritten without them above.
-    for stale in sorted(s for s in podman.secrets if s.startswith("ai-")
+    for stale in sorted(s for s in snap.secrets if s.startswith("ai-")
                         and s not in {ai_secret(k) for k in keys}):
         server.shell(name=f"Remove podman secret {stale} (key no longer provided)",
                      commands=[site.as_account(f"podman secret rm {stale}"),

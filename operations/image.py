@@ -9,46 +9,64 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from operations.facts import AccountPodmanFact, DirectoryListing
-from operations.model import IMAGE_CONTEXT, REPO, Site
+from operations import ensure
+from operations.layout import EXTENSIONS_GLOB, UPLOADED_BASE
+from operations.model import IMAGE_CONTEXT, REPO, ConfigError, Site
+from operations.snapshot import Snapshot
 
-UPLOADED_BASE = "/var/tmp/vscode-base-image.tar"
+
+def npm_registry(site: Site) -> str:
+    """Where the build downloads Node.js, npm and opencode from: image_npm_registry, or the
+    registry the deploying machine's npm is configured with. Not part of the image's tag:
+    the same pinned, checksummed files come from any mirror."""
+    if site.image_npm_registry:
+        return site.image_npm_registry
+    try:
+        found = subprocess.run(["npm", "config", "get", "registry"], capture_output=True,
+                               text=True, timeout=60, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        found = ""
+    if not found.startswith(("http://", "https://")):
+        raise ConfigError(["image_npm_registry: is not set, and this machine's npm cannot tell"
+                           " its registry (is npm installed?). Fix: set image_npm_registry to"
+                           " your npm registry's URL in group data, or install npm here."])
+    return found.rstrip("/")
 
 
 @deploy("Workspace image")
-def image(site: Site) -> None:
-    podman = host.get_fact(AccountPodmanFact, account=site.service_account,
-                           runtime_dir=site.runtime_dir)
-    if site.image in podman.images:
+def image(site: Site, snap: Snapshot, registry: str | None) -> None:
+    """registry: see npm_registry(); only needed when the image must be built."""
+    if site.image in snap.images:
         # The tag is the hash of the whole context: nothing to upload, nothing to build.
-        # (Checking the context files would cost two round trips each on every run.)
         return
 
     context = site.build_dir
     for folder in sorted({str(Path(name).parent) for name in IMAGE_CONTEXT} | {"extensions"}):
-        files.directory(name=f"Build context {folder}", path=f"{context}/{folder}".rstrip("/."),
-                        user="root", group="root", mode="755")
+        path = f"{context}/{folder}".rstrip("/.")
+        ensure.directory(snap, f"Build context {folder}", path, "755")
     for name in IMAGE_CONTEXT:
         source = REPO / "files" / name
-        files.put(name=f"Build context {name}", src=str(source), dest=f"{context}/{name}",
-                  user="root", group="root", mode="755" if os.access(source, os.X_OK) else "644")
+        ensure.file(snap, f"Build context {name}", f"{context}/{name}", source.read_bytes(),
+                    "755" if os.access(source, os.X_OK) else "644")
     wanted = [Path(site.image_extension_vsix).name] if site.image_extension_vsix else []
     if site.image_extension_vsix:
-        files.put(name=f"Build context extensions/{wanted[0]}", src=site.image_extension_vsix,
-                  dest=f"{context}/extensions/{wanted[0]}", user="root", group="root", mode="644")
-    for stale in host.get_fact(DirectoryListing, path=f"{context}/extensions", pattern="*.vsix"):
+        ensure.file(snap, f"Build context extensions/{wanted[0]}",
+                    f"{context}/extensions/{wanted[0]}",
+                    Path(site.image_extension_vsix).read_bytes(), "644")
+    for stale in snap.listing(f"{context}/extensions", EXTENSIONS_GLOB):
         if stale not in wanted:
             files.file(name=f"Remove stale extensions/{stale}",
                        path=f"{context}/extensions/{stale}", present=False)
 
     # Air-gapped hosts (and the lab) get the base image from an archive instead of a registry.
-    if site.image_base_archive and site.image_base not in podman.images:
+    # podman load reads it as it is: a plain docker-archive, or one compressed with zstd/gzip.
+    if site.image_base_archive and site.image_base not in snap.images:
         files.put(name=f"Upload base image archive ({site.image_base})",
                   src=site.image_base_archive, dest=UPLOADED_BASE, mode="644")
         server.shell(
@@ -57,10 +75,11 @@ def image(site: Site) -> None:
                       f"rm -f {UPLOADED_BASE}"],
         )
 
-    args = f"--build-arg BASE_IMAGE={shlex.quote(site.image_base)}"
+    args = (f"--build-arg BASE_IMAGE={shlex.quote(site.image_base)}"
+            f" --build-arg NPM_REGISTRY={shlex.quote(str(registry))}")
     if site.image_build_ca:
-        files.put(name="CA bundle for the build's TLS proxy", src=site.image_build_ca,
-                  dest=f"{site.build_dir}/build-ca.pem", mode="644")
+        ensure.file(snap, "CA bundle for the build's TLS proxy", f"{site.build_dir}/build-ca.pem",
+                    Path(site.image_build_ca).read_bytes(), "644")
         args += f" --secret id=build_ca,src={site.build_dir}/build-ca.pem"
     server.shell(
         name=f"Build {site.image} (several minutes)",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from operations.model import Site
+from operations.snapshot import Snapshot
 
 PACKAGES = [
     "podman",
@@ -31,10 +30,10 @@ def packages_for(site: Site) -> list[str]:
 
 
 @deploy("Packages")
-def packages(site: Site) -> None:
-    installed = host.get_fact(DebPackages)
+def packages(site: Site, snap: Snapshot) -> None:
     # Refresh the apt lists only when something is missing, so a re-run stays a no-op.
     wanted = packages_for(site)
+    installed = snap.packages
     if any(name not in installed for name in wanted):
         apt.packages(
             name=f"Install {', '.join(n for n in wanted if n not in installed)}",

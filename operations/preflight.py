@@ -6,10 +6,9 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from pyinfra.facts.server import Users
-
-from operations.facts import CertificateNames, PlatformFact
+from operations.facts import Platform, version_of
 from operations.model import MIN_PODMAN, Site
+from operations.snapshot import Snapshot
 
 # Releases whose packaged podman has quadlet and the features we rely on.
 SUPPORTED = {"debian": 13, "ubuntu": 24}
@@ -67,12 +66,17 @@ def certificate_problems(site: Site, names: list[str]) -> list[str]:
     return []
 
 
+def platform_of(snap: Snapshot) -> Platform:
+    return Platform(os_id=snap.os_id, os_version=snap.os_version, os_name=snap.os_name,
+                    podman_installed=version_of(snap.podman_installed),
+                    podman_candidate=version_of(snap.podman_candidate))
+
+
 @deploy("Preflight")
-def preflight(site: Site) -> None:
-    found = problems(host.get_fact(PlatformFact)) + account_problems(site, host.get_fact(Users))
+def preflight(site: Site, snap: Snapshot) -> None:
+    found = problems(platform_of(snap)) + account_problems(site, snap.passwd)
     if site.tls_mode == "certificate":
-        found += certificate_problems(
-            site, host.get_fact(CertificateNames, path=site.certificate_file))
+        found += certificate_problems(site, snap.certificate_names)
     if found:
         raise DeployError(
             f"{host.name}: refusing to deploy, nothing was changed:\n"

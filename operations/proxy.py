@@ -7,19 +7,16 @@ the host is left untouched. In the tunnel mode our sites are removed and nothing
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
-from operations.facts import DirectoryListing
+from operations import ensure
+from operations.layout import (CATCHALL, LANDING_PAGE, LANDING_ROOT, NGINX_AVAILABLE as AVAILABLE,
+                               NGINX_ENABLED as ENABLED, TLS_SNIPPET, VHOST_GLOB)
 from operations.model import REPO, Site, User
+from operations.snapshot import Snapshot
 
 TEMPLATES = REPO / "templates"
-AVAILABLE = "/etc/nginx/sites-available"
-ENABLED = "/etc/nginx/sites-enabled"
-LANDING_ROOT = "/var/www/vscode-landing"
-CATCHALL = "vscode-catchall.conf"
-TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
 
 
 def vhost_values(site: Site, user: User) -> dict:
@@ -36,45 +33,42 @@ def tls_values(site: Site) -> dict:
             "certificate_key": site.certificate_key_file}
 
 
-def _site(name: str, template: str, **values) -> list:
+def _site(snap: Snapshot, name: str, template: str, **values) -> list:
     """A file in sites-available plus its sites-enabled link; returns the operations."""
     return [
-        files.template(name=f"nginx site {name}", src=str(TEMPLATES / template),
-                       dest=f"{AVAILABLE}/{name}", user="root", group="root", mode="644",
-                       **values),
-        files.link(name=f"Enable {name}", path=f"{ENABLED}/{name}",
-                   target=f"{AVAILABLE}/{name}"),
+        ensure.template(snap, f"nginx site {name}", str(TEMPLATES / template),
+                        f"{AVAILABLE}/{name}", **values),
+        ensure.link(snap, f"Enable {name}", f"{ENABLED}/{name}", f"{AVAILABLE}/{name}"),
     ]
 
 
 @deploy("Reverse proxy")
-def proxy(site: Site, certificate_changed: bool = False) -> None:
+def proxy(site: Site, snap: Snapshot, certificate_changed: bool = False) -> None:
     ops = []
     ours: set[str] = set()
     if site.uses_proxy:
         ops += [
-            files.template(name="Landing page for unknown names",
-                           src=str(TEMPLATES / "var/www/vscode-landing/404.html.j2"),
-                           dest=f"{LANDING_ROOT}/404.html", user="root", group="root",
-                           mode="644", create_remote_dir=True, domain=site.domain),
-            files.template(name="TLS settings for our sites",
-                           src=str(TEMPLATES / "etc/nginx/snippets/vscode-tls.conf.j2"),
-                           dest=TLS_SNIPPET, user="root", group="root", mode="644",
-                           **tls_values(site)),
-            *_site(CATCHALL, "etc/nginx/sites-available/vscode-catchall.conf.j2",
+            ensure.directory(snap, "Landing page folder", LANDING_ROOT, "755"),
+            ensure.template(snap, "Landing page for unknown names",
+                            str(TEMPLATES / "var/www/vscode-landing/404.html.j2"), LANDING_PAGE,
+                            domain=site.domain),
+            ensure.template(snap, "TLS settings for our sites",
+                            str(TEMPLATES / "etc/nginx/snippets/vscode-tls.conf.j2"),
+                            TLS_SNIPPET, **tls_values(site)),
+            *_site(snap, CATCHALL, "etc/nginx/sites-available/vscode-catchall.conf.j2",
                    **catchall_values(site)),
         ]
         for user in site.users:
-            ops += _site(user.vhost_file, "etc/nginx/sites-available/vscode-user.conf.j2",
+            ops += _site(snap, user.vhost_file, "etc/nginx/sites-available/vscode-user.conf.j2",
                          **vhost_values(site, user))
         ours = {CATCHALL} | {u.vhost_file for u in site.users}
 
-    for name in sorted(set(host.get_fact(DirectoryListing, path=AVAILABLE, pattern="vscode-*.conf"))
-                       - ours):
-        ops += [
-            files.link(name=f"Disable {name}", path=f"{ENABLED}/{name}", present=False),
-            files.file(name=f"Remove {name}", path=f"{AVAILABLE}/{name}", present=False),
-        ]
+    available, enabled = snap.listing(AVAILABLE, VHOST_GLOB), snap.listing(ENABLED, VHOST_GLOB)
+    for name in sorted((set(available) | set(enabled)) - ours):
+        if name in enabled:
+            ops.append(files.link(name=f"Disable {name}", path=f"{ENABLED}/{name}", present=False))
+        if name in available:
+            ops.append(files.file(name=f"Remove {name}", path=f"{AVAILABLE}/{name}", present=False))
     if certificate_changed or any(op.will_change for op in ops):
         # A config that fails `nginx -t` is never loaded: the running nginx keeps serving.
         # In tunnel mode our sites are gone, and nginx may serve other sites or none.
@@ -86,5 +80,5 @@ def proxy(site: Site, certificate_changed: bool = False) -> None:
         )
     if not site.uses_proxy:
         return
-    systemd.service(name="nginx runs and starts at boot", service="nginx.service",
-                    running=True, enabled=True)
+    ensure.service(snap, "nginx runs and starts at boot", "nginx.service", running=True,
+                   enabled=True)

@@ -10,21 +10,17 @@ tunnel:      no certificate; a renewal timer left from the acme mode is stopped.
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 from typing import Mapping
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server
 
-from operations.facts import CertificateNames
+from operations import ensure
+from operations.layout import CERT_SCRIPT as SCRIPT, RENEW_UNIT, SYSTEM_UNITS as UNIT_DIR
 from operations.model import REPO, Site
+from operations.snapshot import Snapshot
 
 TEMPLATES = REPO / "templates"
-SCRIPT = "/usr/local/sbin/vscode-cert"
-RENEW_UNIT = "vscode-cert-renew"
-UNIT_DIR = "/etc/systemd/system"
 RENEW_DAYS = 30  # renew when fewer days than this are left, as Let's Encrypt suggests
 
 
@@ -62,26 +58,23 @@ def timer_values(site: Site) -> dict:
 
 
 @deploy("TLS certificate")
-def tls(site: Site, credentials: Mapping[str, str]) -> bool:
+def tls(site: Site, snap: Snapshot, credentials: Mapping[str, str]) -> bool:
     """Returns True when this run obtains a new certificate (nginx then reloads)."""
     if site.tls_mode != "acme":
-        if host.get_fact(File, path=f"{UNIT_DIR}/{RENEW_UNIT}.timer"):
-            systemd.service(name="Stop the ACME renewal timer (not in acme mode)",
-                            service=f"{RENEW_UNIT}.timer", running=False, enabled=False)
+        if snap.exists(f"{UNIT_DIR}/{RENEW_UNIT}.timer"):
+            ensure.service(snap, "Stop the ACME renewal timer (not in acme mode)",
+                           f"{RENEW_UNIT}.timer", running=False, enabled=False)
         return False
 
-    files.put(name="DNS provider credentials for lego (root-only)",
-                    src=StringIO(acme_env(site, credentials)), dest=site.acme_env_file,
-                    user="root", group="root", mode="600")
-    files.directory(name="lego's state (root-only)", path=site.acme_dir,
-                    user="root", group="root", mode="700")
-    files.template(name="vscode-cert: lego run / renew / reload",
-                   src=str(TEMPLATES / "usr/local/sbin/vscode-cert.j2"), dest=SCRIPT,
-                   user="root", group="root", mode="755", **script_values(site))
+    ensure.file(snap, "DNS provider credentials for lego (root-only)", site.acme_env_file,
+                acme_env(site, credentials), "600")
+    ensure.directory(snap, "lego's state (root-only)", site.acme_dir, "700")
+    ensure.template(snap, "vscode-cert: lego run / renew / reload",
+                    str(TEMPLATES / "usr/local/sbin/vscode-cert.j2"), SCRIPT, mode="755",
+                    **script_values(site))
 
     obtained = False
-    have = host.get_fact(CertificateNames, path=site.certificate_file)
-    if sorted(have) != sorted(site.certificate_names):
+    if snap.certificate_names != sorted(site.certificate_names):
         # Only when the certificate is missing or covers other names: every run would
         # otherwise ask the CA again. Renewal is the timer's job.
         server.shell(name=f"Obtain the certificate for {', '.join(site.certificate_names)}"
@@ -90,13 +83,12 @@ def tls(site: Site, credentials: Mapping[str, str]) -> bool:
         obtained = True
 
     units = [
-        files.template(name=f"{RENEW_UNIT}.{kind}",
-                       src=str(TEMPLATES / f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2"),
-                       dest=f"{UNIT_DIR}/{RENEW_UNIT}.{kind}", user="root", group="root",
-                       mode="644", **timer_values(site))
+        ensure.template(snap, f"{RENEW_UNIT}.{kind}",
+                        str(TEMPLATES / f"etc/systemd/system/{RENEW_UNIT}.{kind}.j2"),
+                        f"{UNIT_DIR}/{RENEW_UNIT}.{kind}", **timer_values(site))
         for kind in ("service", "timer")
     ]
-    systemd.service(name="Renewal timer runs and starts at boot", service=f"{RENEW_UNIT}.timer",
-                    running=True, enabled=True,
-                    daemon_reload=any(unit.will_change for unit in units))
+    ensure.service(snap, "Renewal timer runs and starts at boot", f"{RENEW_UNIT}.timer",
+                   running=True, enabled=True,
+                   daemon_reload=any(unit.will_change for unit in units))
     return obtained
