@@ -92,7 +92,7 @@ def cmd_vsix(args: argparse.Namespace) -> None:
 def cmd_deploy(args: argparse.Namespace) -> None:
     """Everything a newcomer needs: lab parts, a VM, the real deploy, and where to go."""
     from lab import base_image, deploy, fixtures, vsix
-    from tests.site_data import inventory_host, site_of
+    from tools.site import inventory_host, site_of
 
     vm.build()
     base_image.build()
@@ -113,7 +113,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
 
 def _access_help(site) -> str:
     from lab import fixtures
-    from tests.lab.conftest import LAB_PASSWORDS
+    from lab.site import LAB_PASSWORDS
 
     https = vm.https_port
     roots = fixtures.pebble_roots(cache_dir() / "run" / "pebble-roots.pem")

@@ -22,6 +22,8 @@ class DeployResult:
     seconds: float
     output: str  # pyinfra's progress on stderr
     report: dict = field(default_factory=dict)  # pyinfra --json on stdout
+    # (seconds since the start, operation name) as each operation started
+    steps: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> list[str]:
@@ -33,6 +35,11 @@ class DeployResult:
     def errors(self) -> list[str]:
         ops = self.report.get("results", {}).get("operations", [])
         return [op["name"] for op in ops if op.get("error")]
+
+    @property
+    def commands(self) -> int:
+        """Remote commands pyinfra ran (facts and operations), from its --debug log."""
+        return sum(1 for line in self.output.splitlines() if "Running command on " in line)
 
     @property
     def executed(self) -> int:
@@ -47,16 +54,20 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
 
     echo: pass pyinfra's whole progress output through; progress: only one line per
     operation as it starts."""
-    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, "deploy.py"]
+    # --debug logs each remote command (DeployResult.commands counts them).
+    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", "--debug", inventory, "deploy.py"]
     for extra in group_data or []:
         cmd += ["--group-data", str(extra)]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines = []
+    steps = []
     assert proc.stderr is not None
     for line in proc.stderr:
         lines.append(line)
+        if line.startswith("--> Starting operation"):
+            steps.append((time.monotonic() - start, line.split(":", 1)[-1].strip()))
         if echo or (progress and line.startswith("--> Starting operation")):
             sys.stderr.write(line)
     stdout = proc.stdout.read() if proc.stdout else ""
@@ -71,4 +82,4 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     except json.JSONDecodeError:
         report = {}
         output += "\n[stdout was not JSON]\n" + stdout
-    return DeployResult(proc.returncode, seconds, output, report)
+    return DeployResult(proc.returncode, seconds, output, report, steps)

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.common import cache_dir, inputs_hash, log
+from lab.common import cache_dir, inputs_hash, log, point
 
 SOURCE = Path(__file__).with_name("extension")
 VSCE = "@vscode/vsce@3.9.2"
@@ -33,6 +33,15 @@ def vsix_path(version: str | None = None) -> Path:
 
 
 def build(version: str | None = None) -> Path:
+    """The packed extension; the default version is also linked under the name
+    group_data/lab.py uses (cache/extension/publisher.name-version.vsix)."""
+    target = _build(version)
+    if version is None:
+        point(cache_dir() / "extension" / target.name, target)
+    return target
+
+
+def _build(version: str | None = None) -> Path:
     target = vsix_path(version)
     if target.exists():
         return target

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pyinfra.api.util import get_template
 
-from operations.containers import (BOOT_UNIT, TEMPLATES as QUADLET_TEMPLATES, boot_script_values,
+from operations.containers import (TEMPLATES as QUADLET_TEMPLATES, boot_script_values,
                                    boot_unit_values, unit_values)
+from operations.layout import BOOT_UNIT, RENEW_UNIT
 from operations.model import REPO, Site
 from operations.proxy import catchall_values, tls_values, vhost_values
-from operations.tls import RENEW_UNIT, script_values, timer_values
+from operations.tls import script_values, timer_values
 
 
 def render(path: str, **values) -> str:

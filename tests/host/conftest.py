@@ -11,7 +11,13 @@ import shlex
 
 import pytest
 
-from tests.site_data import inventory_host, site_of, testinfra_host
+from tools.site import inventory_host, site_of, testinfra_host
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "site_wide: checks the whole server, not one person (after adding a person,"
+        " the lab reruns only the others: -m 'not site_wide')")
 
 
 def pytest_addoption(parser):

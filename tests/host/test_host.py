@@ -6,25 +6,28 @@ import shlex
 
 import pytest
 
-from operations.containers import BOOT_UNIT, PORT_SED
+from operations.containers import PORT_SED
+from operations.layout import BOOT_UNIT, CATCHALL, NGINX_AVAILABLE as AVAILABLE
+from operations.layout import NGINX_ENABLED as ENABLED, RENEW_UNIT
 from operations.model import CODER_UID
 from operations.packages import packages_for
-from operations.proxy import AVAILABLE, CATCHALL, ENABLED
-from operations.tls import RENEW_UNIT
-from tests.site_data import curl_https, s_client
+from tools.site import curl_https, s_client
 
 
+@pytest.mark.site_wide
 def test_packages_installed(host, site):
     missing = [name for name in packages_for(site) if not host.package(name).is_installed]
     assert not missing, f"not installed: {missing}"
 
 
+@pytest.mark.site_wide
 def test_podman_has_quadlet(host):
     assert host.exists("podman")
     version = host.check_output("podman --version").split()[-1]
     assert tuple(int(x) for x in version.split(".")[:2]) >= (4, 9), version
 
 
+@pytest.mark.site_wide
 def test_service_account(host, site):
     account = host.user(site.service_account)
     assert account.exists
@@ -130,6 +133,7 @@ def _tls_handshake(host, tls_ca, hostname: str, *options: str):
                     + " </dev/null 2>&1")
 
 
+@pytest.mark.site_wide
 def test_nginx_config_valid(host, proxied):
     assert host.run("nginx -t").rc == 0
 
@@ -144,6 +148,7 @@ def test_vhost_per_user_serves_login_over_https(host, site, tls_ca, proxied):
         assert "code-server" in body and 'type="password"' in body
 
 
+@pytest.mark.site_wide
 def test_unknown_subdomain_gets_landing_404(host, site, tls_ca, proxied):
     assert host.file(f"{ENABLED}/{CATCHALL}").exists
     status, body = _curl(host, tls_ca, f"nobody-here.{site.domain}")
@@ -151,6 +156,7 @@ def test_unknown_subdomain_gets_landing_404(host, site, tls_ca, proxied):
     assert "no workspace at this address" in body
 
 
+@pytest.mark.site_wide
 def test_plain_http_redirects_to_https(host, site, proxied):
     for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
         out = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}'"
@@ -158,6 +164,7 @@ def test_plain_http_redirects_to_https(host, site, proxied):
         assert out == f"301 https://{name}/x?y=1", out
 
 
+@pytest.mark.site_wide
 def test_hsts_on_every_answer(host, site, tls_ca, proxied):
     for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
         headers = host.check_output(curl_https(name, "/", tls_ca, "-o /dev/null -D -"))
@@ -170,6 +177,7 @@ def test_certificate_chain_verifies_for_every_user(host, site, tls_ca, proxied):
         assert result.rc == 0 and "Verify return code: 0 (ok)" in result.stdout, result.stdout
 
 
+@pytest.mark.site_wide
 @pytest.mark.parametrize("protocol,offered", [("-tls1_3", True), ("-tls1_2", True),
                                               ("-tls1_1", False), ("-tls1", False)])
 def test_tls_protocols(host, site, tls_ca, proxied, protocol, offered):
@@ -177,6 +185,7 @@ def test_tls_protocols(host, site, tls_ca, proxied, protocol, offered):
     assert (result.rc == 0) == offered, result.stdout[-2000:]
 
 
+@pytest.mark.site_wide
 def test_renewal_timer_active(host, site, proxied):
     if site.tls_mode != "acme":
         pytest.skip("tls_mode is not 'acme': certificates are renewed by their owner")

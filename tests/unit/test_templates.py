@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from operations.model import load
-from operations.proxy import TLS_SNIPPET
+from operations.layout import TLS_SNIPPET
 from tests.render import (boot_script, boot_unit, catchall, cert_script, landing, quadlet,
                           renew_unit, tls_snippet, vhost)
 from tests.unit.test_model import with_changes

@@ -1,5 +1,6 @@
-"""The deployed site as the tests see it: read from the same inventory and group data that
-deploy.py reads, through the same model, so tests and deploy cannot drift apart."""
+"""The deployed site as the laptop-side tools see it (tests, the lab, tools.*): read from the
+same inventory and group data that deploy.py reads, through the same model, so they cannot
+drift apart; plus the commands that reach a server's HTTPS as a browser would."""
 
 from __future__ import annotations
 

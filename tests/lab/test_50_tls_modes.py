@@ -12,11 +12,9 @@ import time
 import pytest
 
 from lab import fixtures, vm
-from operations.proxy import ENABLED, TLS_SNIPPET
-from operations.tls import RENEW_UNIT
-from tests.lab.conftest import sh
-from tests.lab.test_cycle import assert_ok
-from tests.site_data import s_client
+from operations.layout import NGINX_ENABLED as ENABLED, RENEW_UNIT, TLS_SNIPPET
+from tests.lab.helpers import assert_ok, sh
+from tools.site import s_client
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 

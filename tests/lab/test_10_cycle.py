@@ -7,19 +7,11 @@ import shlex
 
 import pytest
 
-from tests.lab.conftest import CAROL_HASH, https_status, lab_users, run_host_suite, sh
+from lab.site import CAROL_HASH, lab_users
+from tests.lab.helpers import assert_ok, https_status, run_host_suite, sh, started_at
 from tests.render import quadlet
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
-
-
-def started_at(lab_vm, site, container: str) -> str:
-    return sh(site.as_account(
-        f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
-
-
-def assert_ok(result):
-    assert result.returncode == 0, f"deploy failed ({result.returncode}):\n{result.output[-6000:]}"
 
 
 def test_converge_on_fresh_vm(lab_vm, deployer):
@@ -55,53 +47,55 @@ def test_quadlet_generator_accepts_units(lab_vm, site):
     assert "--memory" in out.stdout and "--secret" in out.stdout
 
 
-def test_add_user_touches_only_the_new_user(lab_vm, deployer, site):
+def memory_max_of(site, container: str) -> str:
+    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {container}")).strip()
+    cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    return sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip()
+
+
+def test_add_a_user_and_change_another_users_limit_in_one_deploy(lab_vm, deployer, site):
+    """carol is added and bob's limits change; only their resources change, alice keeps
+    running untouched."""
     before = {u.name: started_at(lab_vm, site, u.container) for u in site.users}
     users = lab_users() | {"carol": {"port": 8083, "password_hash": CAROL_HASH}}
-    result = deployer("add-carol", users=users)
+    users["bob"] = dict(users["bob"], memory_max="2G", memory_high="1536M")
+    result = deployer("add-carol-limit-bob", users=users)
     assert_ok(result)
-    others = [n for n in result.changed if "alice" in n or "bob" in n]
-    assert "carol" in " ".join(result.changed) and not others, (
-        f"adding carol changed other users' resources: {others}")
-    after = {u.name: started_at(lab_vm, site, u.container) for u in site.users}
-    assert before == after, "existing containers were restarted"
-    # The host suite's per-user checks, now with carol (the site-wide ones ran above and
-    # adding a person does not touch them; skipping them keeps CI inside its time limit).
-    site_wide = ("packages", "podman_has_quadlet", "service_account", "nginx_config",
-                 "unknown_subdomain", "plain_http", "hsts", "tls_protocols", "renewal_timer")
+    changed = " ".join(result.changed)
+    assert "carol" in changed and "code-server-bob" in changed, result.changed
+    alice_ops = [n for n in result.changed if "alice" in n]
+    assert not alice_ops, f"alice's resources changed: {alice_ops}"
+    assert started_at(lab_vm, site, "code-server-alice") == before["alice"], "alice restarted"
+    assert started_at(lab_vm, site, "code-server-bob") != before["bob"], "bob not restarted"
+    assert memory_max_of(site, "code-server-bob") == str(2 * 1024**3)
+    assert memory_max_of(site, "code-server-carol") == str(3 * 1024**3)
+    # The host suite's per-user checks, now with carol and bob's new limits (the site-wide
+    # ones ran above, and this deploy does not touch them).
     suite = run_host_suite("--extra-group-data", str(deployer.last_group_data[0]),
-                           "-k", " and ".join(f"not {name}" for name in site_wide))
+                           "-m", "not site_wide")
     assert suite.returncode == 0, suite.stdout[-8000:]
     assert " passed" in suite.stdout, suite.stdout[-2000:]  # the per-user checks really ran
 
 
-def test_changing_one_users_limit_restarts_only_that_user(lab_vm, deployer, site):
-    users = lab_users() | {"carol": {"port": 8083, "password_hash": CAROL_HASH,
-                                     "memory_max": "2G", "memory_high": "1536M"}}
-    alice_before = started_at(lab_vm, site, "code-server-alice")
-    carol_before = started_at(lab_vm, site, "code-server-carol")
-    result = deployer("carol-limits", users=users)
-    assert_ok(result)
-    assert started_at(lab_vm, site, "code-server-alice") == alice_before
-    assert started_at(lab_vm, site, "code-server-carol") != carol_before
-    pid = sh(site.as_account(
-        "podman inspect --format '{{.State.Pid}}' code-server-carol")).strip()
-    cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
-    assert sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip() == str(2 * 1024**3)
-
-
-def test_removed_user_is_stopped_and_archived(lab_vm, deployer, site):
+def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site):
     sh("echo keep-me > /var/lib/vscode/carol/workspace/notes.txt")
-    result = deployer("remove-carol")
+    alice_before = started_at(lab_vm, site, "code-server-alice")
+    bob_before = started_at(lab_vm, site, "code-server-bob")
+    result = deployer("remove-carol-restore-bob")
     assert_ok(result)
     assert "code-server-carol" not in sh(site.as_account("podman ps -a --format '{{.Names}}'"))
     assert lab_vm.ssh(f"test -e {site.quadlet_dir}/code-server-carol.container", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-enabled/vscode-carol.conf", check=False).returncode == 1
+    assert lab_vm.ssh("test -e /etc/nginx/sites-available/vscode-carol.conf", check=False).returncode == 1
     assert "code-server-carol-password" not in sh(site.as_account("podman secret ls"))
     archived = sh(f"cat {site.archive_dir}/carol-*/workspace/notes.txt").strip()
     assert archived == "keep-me"
     assert lab_vm.ssh("test -e /var/lib/vscode/carol", check=False).returncode == 1
-    # ... and the others are still serving.
+    # bob is back on the site's limits (restarted), alice was not touched at all.
+    assert started_at(lab_vm, site, "code-server-bob") != bob_before
+    assert memory_max_of(site, "code-server-bob") == str(3 * 1024**3)
+    assert started_at(lab_vm, site, "code-server-alice") == alice_before
+    # ... and both are still serving.
     for user in site.users:
         code = https_status(site.hostname(user))
         assert code == "200", f"{user.name} stopped serving: {code}"

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from lab import fixtures, vm
-from operations.tls import SCRIPT
-from tests.lab.conftest import ARTIFACTS, https_status, sh
-from tests.site_data import s_client
+from operations.layout import CERT_SCRIPT as SCRIPT
+from tests.lab.helpers import ARTIFACTS, https_status, sh
+from tools.site import s_client
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 

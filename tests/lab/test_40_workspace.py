@@ -9,9 +9,9 @@ import time
 import pytest
 
 from lab import fixtures, vsix
-from tests.lab.conftest import LAB_PASSWORDS, https_status, lab_users, sh
-from tests.site_data import curl_https
-from tests.lab.test_cycle import assert_ok, started_at
+from lab.site import LAB_PASSWORDS, lab_users
+from tests.lab.helpers import assert_ok, https_status, sh, started_at
+from tools.site import curl_https
 
 pytestmark = pytest.mark.usefixtures("lab_vm", "serving")
 
@@ -96,6 +96,36 @@ def test_new_workspace_gets_welcome_once(lab_vm, site):
     assert lab_vm.ssh(f"test -e {readme}", check=False).returncode == 1
 
 
+def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, deployer, site, monkeypatch):
+    users = lab_users()
+    users["bob"] = dict(users["bob"], ai_keys=[])  # bob opts out of shared keys
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-first-key-0001")
+    assert_ok(deployer("keys", users=users))
+    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-first-key-0001"
+    assert in_container(lab_vm, site, "bob", "printenv ANTHROPIC_API_KEY", check=False).stdout.strip() == ""
+    for where in (f"cat {site.quadlet_dir}/*.container",
+                  site.as_account("podman inspect code-server-alice"),
+                  "journalctl --no-pager -o verbose", "ps auxww"):
+        # [s]: the grep must not find its own command line in `ps`.
+        count = sh(f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
+        assert count == "0", f"key leaked into: {where}"
+    assert sh(f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
+    # Nor does a password hash reach the journal.
+    alice = site.users[0]
+    hash_in_journal = sh("journalctl --no-pager -o verbose | grep -cF --"
+                                 f" \"$(cat {site.secrets_dir}/{alice.password_secret})\" || true")
+    assert hash_in_journal.strip() == "0"
+
+    alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-rotated-key-0002")
+    assert_ok(deployer("rotate-key", users=users))
+    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-rotated-key-0002"
+    assert started_at(lab_vm, site, "code-server-alice") != alice_before
+    assert started_at(lab_vm, site, "code-server-bob") == bob_before
+
+    # The next deploy (the image update below) runs without the key: it is removed there.
+
+
 def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer, site):
     alice = site.users[0]
     marker = f"{site.workspace_dir(alice)}/survivor.txt"
@@ -123,10 +153,15 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
     # An image update: a new extension version changes the build inputs -> new image tag,
     # rebuild, every unit restarts on it, and the extension is updated in place.
     newer = vsix.build(version="1.18.34")
-    result = deployer("image-update", extra=f"image_extension_vsix = {str(newer)!r}\n")
+    # Deployed without the shared key of the test above: it is removed as well.
+    result = deployer("image-update-no-keys", extra=f"image_extension_vsix = {str(newer)!r}\n")
     assert_ok(result)
     assert any("Build localhost/vscode-workspace" in name for name in result.changed)
     survived("image rebuild")
+    assert "no shared AI provider key found" in result.output
+    assert "ai-anthropic-api-key" not in sh(site.as_account("podman secret ls"))
+    env = in_container(lab_vm, site, "alice", "env").stdout
+    assert "ANTHROPIC_API_KEY" not in env and "PATH=" in env
     listed = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
     assert "sst-dev.opencode@1.18.34" in listed and "1.18.33" not in listed
 
@@ -200,40 +235,6 @@ def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     assert cores <= 0.3 * 1.2, f"used {cores:.2f} cores under a 0.3-core quota"
     assert int(after["nr_throttled"]) > int(before["nr_throttled"]), "never throttled"
     assert sh(f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
-
-
-def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, deployer, site, monkeypatch):
-    users = lab_users()
-    users["bob"] = dict(users["bob"], ai_keys=[])  # bob opts out of shared keys
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-first-key-0001")
-    assert_ok(deployer("keys", users=users))
-    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-first-key-0001"
-    assert in_container(lab_vm, site, "bob", "printenv ANTHROPIC_API_KEY", check=False).stdout.strip() == ""
-    for where in (f"cat {site.quadlet_dir}/*.container",
-                  site.as_account("podman inspect code-server-alice"),
-                  "journalctl --no-pager -o verbose", "ps auxww"):
-        # [s]: the grep must not find its own command line in `ps`.
-        count = sh(f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
-        assert count == "0", f"key leaked into: {where}"
-    assert sh(f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
-    # Nor does a password hash reach the journal.
-    alice = site.users[0]
-    hash_in_journal = sh("journalctl --no-pager -o verbose | grep -cF --"
-                                 f" \"$(cat {site.secrets_dir}/{alice.password_secret})\" || true")
-    assert hash_in_journal.strip() == "0"
-
-    alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-rotated-key-0002")
-    assert_ok(deployer("rotate-key", users=users))
-    assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-rotated-key-0002"
-    assert started_at(lab_vm, site, "code-server-alice") != alice_before
-    assert started_at(lab_vm, site, "code-server-bob") == bob_before
-
-    monkeypatch.delenv("ANTHROPIC_API_KEY")
-    result = deployer("no-keys")
-    assert_ok(result)
-    assert "no shared AI provider key found" in result.output
-    assert "ai-anthropic-api-key" not in sh(site.as_account("podman secret ls"))
 
 
 def test_bad_group_data_executes_zero_operations(lab_vm, deployer, site):

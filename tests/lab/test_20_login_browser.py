@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from lab import fixtures
-from tests.lab.conftest import ARTIFACTS, LAB_PASSWORDS
-from tests.site_data import REPO
+from lab.site import LAB_PASSWORDS
+from tests.lab.helpers import ARTIFACTS
+from tools.site import REPO
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 

@@ -1,0 +1,40 @@
+"""Helpers of the lab tests: commands in the VM, HTTPS as a browser sees it, deploy checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from lab import fixtures, vm
+from tools.site import REPO, curl_https
+
+ARTIFACTS = REPO / "artifacts"
+
+
+def sh(command: str) -> str:
+    """Run a shell command in the lab VM as root; its stdout (a failure raises)."""
+    return vm.ssh(command).stdout
+
+
+def https_status(hostname: str, path: str = "/healthz") -> str:
+    """The HTTP status nginx gives a browser at https://HOSTNAME/PATH, trusting pebble."""
+    return vm.ssh(curl_https(hostname, path, fixtures.PEBBLE_ROOTS,
+                             "-o /dev/null -w '%{http_code}'")).stdout.strip()
+
+
+def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
+    """The user-facing testinfra suite, exactly as README documents it, trusting pebble."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host",
+         "--tls-ca", fixtures.PEBBLE_ROOTS, *extra_args],
+        cwd=REPO, capture_output=True, text=True,
+    )
+
+
+def started_at(lab_vm, site, container: str) -> str:
+    return sh(site.as_account(
+        f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
+
+
+def assert_ok(result):
+    assert result.returncode == 0, f"deploy failed ({result.returncode}):\n{result.output[-6000:]}"
