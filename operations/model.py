@@ -35,7 +35,9 @@ SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 # Ports nginx or the system may hold; user ports live above the privileged range.
 PORT_MIN, PORT_MAX = 1024, 65535
-PRODUCTION_BASE_IMAGE = "docker.io/codercom/code-server:4.139.1"
+# The one place code-server's version is pinned: files/Dockerfile's `ARG BASE_IMAGE=`.
+PRODUCTION_BASE_IMAGE = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "files/Dockerfile").read_text(),
+                                  re.M).group(1)
 # Quadlet arrived in podman 4.4; `keep-id:uid=,gid=` and secrets `--replace` need 4.7+.
 # Ubuntu 24.04 ships 4.9.3, which is the oldest we test against.
 MIN_PODMAN = (4, 9)
@@ -169,6 +171,7 @@ class Site:
     image_build_ca: str | None = None
     image_extension_vsix: str | None = None
     image_name: str = "localhost/vscode-workspace"
+    image_npm_registry: str | None = None  # None: the deploying machine's npm registry
     ai_keys: tuple[str, ...] = DEFAULT_AI_KEYS  # env names of shared provider keys
     defaults: Limits = SEED_LIMITS
     tls_mode: str = "acme"
@@ -301,7 +304,7 @@ class Site:
 SITE_KEYS = {
     "domain", "users", "workspace_base", "service_account", "service_account_uid",
     "subid_start", "subid_count", "image_base", "image_base_archive", "image_build_ca",
-    "image_extension_vsix", "image_name", "ai_keys",
+    "image_extension_vsix", "image_name", "image_npm_registry", "ai_keys",
     "memory_high", "memory_max", "cpus", "pids_limit",
     "tls_mode", "acme_email", "acme_server", "acme_server_ca", "acme_dns_provider",
     "acme_dns_credentials", "acme_dns_settings", "acme_dns_resolvers",
@@ -570,6 +573,12 @@ def load(data: Any) -> Site:
               "point it at the opencode extension's .vsix, e.g. sst-dev.opencode-1.18.33.vsix, "
               "or remove the key to download it from Open VSX")
 
+    registry = raw.get("image_npm_registry")
+    if registry is not None and (not isinstance(registry, str) or not re.match(
+            r"^https?://[^\s/]+(/\S*)?$", registry)):
+        c.add("image_npm_registry", f"{registry!r} is not an http(s) URL",
+              "give your npm registry's URL, or remove the key to use the one your npm uses")
+
     ai_keys = _key_names(raw.get("ai_keys", list(DEFAULT_AI_KEYS)), "ai_keys", c) or ()
 
     users_raw = raw.get("users")
@@ -610,5 +619,6 @@ def load(data: Any) -> Site:
         image_extension_vsix=vsix,
         ai_keys=ai_keys,
         image_name=raw.get("image_name", Site.image_name),
+        image_npm_registry=registry.rstrip("/") if registry else None,
         defaults=defaults,
     )
