@@ -27,7 +27,7 @@ def make_password(groups: int = 5, size: int = 4) -> str:
 def next_port(inventory: str) -> int:
     """One above the highest port in use in the inventory's data, or 8081."""
     try:
-        from tests.site_data import inventory_host
+        from tools.site import inventory_host
 
         users = inventory_host(inventory).data.get("users") or {}
     except Exception:  # noqa: BLE001 - a fresh repo without users or lab is fine
