@@ -12,18 +12,19 @@ from pyinfra import host
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from operations.account import account  # noqa: E402
+from operations.boot import boot  # noqa: E402
 from operations.containers import containers  # noqa: E402
 from operations.image import image, npm_registry  # noqa: E402
 from operations.layout import snapshot_args  # noqa: E402
 from operations.model import IMAGE_CONTEXT, ConfigError, load  # noqa: E402
 from operations.packages import packages, packages_for  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
+from operations.provided import read_ai_keys, read_dns_credentials, wanted_names  # noqa: E402
 from operations.proxy import proxy  # noqa: E402
-from operations.secrets import read_ai_keys, read_dns_credentials, wanted_names  # noqa: E402
+from operations.secrets import prune_secrets, secrets  # noqa: E402
 from operations.snapshot import SnapshotFact  # noqa: E402
 from operations.tls import tls  # noqa: E402
-from operations.workspaces import workspaces  # noqa: E402
-
+from operations.workspaces import archive_departed, workspaces  # noqa: E402
 
 
 def stop(error: ConfigError) -> None:
@@ -47,7 +48,8 @@ if not keys:
     )
 
 # The host as it is, in one command; the operations below emit only what differs from it.
-snap = host.get_fact(SnapshotFact, **snapshot_args(site, packages_for(site), list(IMAGE_CONTEXT)))
+snap = host.get_fact(SnapshotFact, **snapshot_args(site, packages_for(site), list(IMAGE_CONTEXT),
+                                                   wanted_names(site)))
 try:
     registry = npm_registry(site) if site.image not in snap.images else None
 except ConfigError as error:
@@ -58,6 +60,10 @@ packages(site, snap)
 account(site, snap)
 workspaces(site, snap)
 image(site, snap, registry)
-containers(site, snap, keys)
+changed_secrets = secrets(site, snap, keys)
+containers(site, snap, keys, changed_secrets)
+boot(site, snap)
+prune_secrets(site, snap, keys)
+archive_departed(site, snap)
 certificate = tls(site, snap, dns_credentials)
 proxy(site, snap, certificate_changed=certificate)

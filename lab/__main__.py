@@ -8,6 +8,7 @@ import sys
 import time
 
 from lab.common import CommandError, LabError, cache_dir, log
+from operations import layout
 
 try:
     from lab import vm
@@ -120,7 +121,7 @@ def _access_help(site) -> str:
     lines = ["", f"Workspaces in the lab VM (nginx on https://127.0.0.1:{https}, with a"
              f" certificate from the lab's ACME server; its root CAs: {roots}):", ""]
     for user in site.users:
-        name = site.hostname(user)
+        name = layout.hostname(site, user)
         lines += [
             f"  {user.name}: password {LAB_PASSWORDS.get(user.name, '(see group data)')!r}",
             f"    curl --cacert {roots} --resolve {name}:{https}:127.0.0.1"

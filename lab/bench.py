@@ -20,6 +20,8 @@ from pathlib import Path
 
 from lab import deploy, fixtures, vm, vsix
 from lab.common import cache_dir, log
+from lab.site import lab_site, lab_users
+from operations import layout
 
 REPO = Path(__file__).resolve().parent.parent
 # Extra people for the 5-person rows; their password is irrelevant here.
@@ -75,22 +77,15 @@ def phases(result: deploy.DeployResult) -> dict[str, float]:
     """Seconds per phase: each step lasts until the next one starts."""
     ends = [t for t, _ in result.steps[1:]] + [result.seconds]
     out = {"facts and planning": result.steps[0][0] if result.steps else result.seconds}
-    for (start, name), end in zip(result.steps, ends):
+    for (start, name), end in zip(result.steps, ends, strict=True):
         phase = next((p for p, needles in PHASES if any(n in name for n in needles)), "other")
         out[phase] = out.get(phase, 0.0) + end - start
     return out
 
 
-def lab_users(extra: int = 0) -> dict:
-    from tests_support import lab_users as users  # noqa: F401  (replaced below)
-    return users
-
-
 def users_with(count: int) -> dict:
     """The lab's users plus the first `count` extra people."""
-    from lab.site import lab_users as base
-
-    users = dict(base())
+    users = lab_users()
     for name, port in list(EXTRA.items())[:count]:
         users[name] = {"port": port, "password_hash": HASH}
     return users
@@ -99,7 +94,7 @@ def users_with(count: int) -> dict:
 def memory_row(site, label: str) -> None:
     values = []
     for user in site.users:
-        pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {user.container}")).strip()
+        pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {layout.container(user)}")).strip()
         cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
         values.append(int(sh(f"cat /sys/fs/cgroup{cgroup}/memory.current")) / 2**20)
     row(label, ", ".join(f"{v:.0f} MiB" for v in values))
@@ -113,8 +108,6 @@ def latency(url_args: str, count: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    from lab.site import lab_site
-
     parser = argparse.ArgumentParser(prog="./bench", description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", action="store_true",
                         help="use the running, converged lab VM; skip the converge rows")
@@ -158,13 +151,13 @@ def main() -> int:
     memory_row(site, "memory per workspace, after alice's login")
 
     start = time.monotonic()
-    sh(site.as_account(f"systemctl --user restart {alice.unit}") + "; until curl -fs -o"
+    sh(layout.as_account(site, f"systemctl --user restart {layout.unit(alice)}") + "; until curl -fs -o"
        f" /dev/null http://127.0.0.1:{alice.port}/login; do sleep 0.5; done", timeout=900)
     row("cold start to the login page (restart)", f"{time.monotonic() - start:.0f} s")
 
     direct = latency(f"http://127.0.0.1:{alice.port}/login", args.requests)
     proxied = latency(f"--cacert {fixtures.PEBBLE_ROOTS} --resolve"
-                      f" {site.hostname(alice)}:443:127.0.0.1 https://{site.hostname(alice)}/login",
+                      f" {layout.hostname(site, alice)}:443:127.0.0.1 https://{layout.hostname(site, alice)}/login",
                       args.requests)
     row(f"login page, container port directly ({args.requests} requests)",
         f"p50 {direct[0]:.1f} ms, p99 {direct[1]:.1f} ms")
@@ -178,9 +171,9 @@ def main() -> int:
 
     start = time.monotonic()
     vm.reboot()
-    units = " ".join(u.unit for u in site.users)
+    units = " ".join(layout.unit(u) for u in site.users)
     ports = " ".join(str(u.port) for u in site.users)
-    sh(f"until {site.as_account(f'systemctl --user is-active -q {units}')}; do sleep 2; done;"
+    sh(f"until {layout.as_account(site, f'systemctl --user is-active -q {units}')}; do sleep 2; done;"
        f" for p in {ports}; do until curl -fs -o /dev/null http://127.0.0.1:$p/healthz;"
        " do sleep 1; done; done", timeout=1200)
     row("reboot until every workspace answers", f"{time.monotonic() - start:.0f} s")

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,10 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     for extra in group_data or []:
         cmd += ["--group-data", str(extra)]
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # stdout (the JSON report, and with --debug the commands' output) goes to a file: a pipe
+    # read only at the end would fill up and block pyinfra.
+    stdout_file = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout_file, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines = []
     steps = []
@@ -70,8 +74,10 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
             steps.append((time.monotonic() - start, line.split(":", 1)[-1].strip()))
         if echo or (progress and line.startswith("--> Starting operation")):
             sys.stderr.write(line)
-    stdout = proc.stdout.read() if proc.stdout else ""
     proc.wait()
+    stdout_file.seek(0)
+    stdout = stdout_file.read()
+    stdout_file.close()
     seconds = time.monotonic() - start
     output = "".join(lines)
     if log:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from operations import ensure
+from operations import ensure, layout
 from operations.model import Site
 from operations.snapshot import Snapshot
 
@@ -17,14 +17,14 @@ def account(site: Site, snap: Snapshot) -> None:
     name, uid = site.service_account, site.service_account_uid
     if snap.groups.get(name) != uid:
         server.group(name="Group of the service account", group=name, gid=uid)
-    want = {"uid": uid, "gid": uid, "home": site.account_home, "shell": SHELL}
+    want = {"uid": uid, "gid": uid, "home": layout.account_home(site), "shell": SHELL}
     if snap.passwd.get(name) != want:
         server.user(
             name=f"Rootless service account {name}",
             user=name,
             uid=uid,
             group=name,
-            home=site.account_home,
+            home=layout.account_home(site),
             shell=SHELL,
             system=True,
             create_home=True,
@@ -50,7 +50,7 @@ def account(site: Site, snap: Snapshot) -> None:
         server.shell(
             name="Wait for the user bus",
             commands=[
-                f"for i in $(seq 100); do [ -S {site.runtime_dir}/bus ] && exit 0; sleep 0.2;"
-                f" done; echo 'no user bus at {site.runtime_dir}/bus' >&2; exit 1"
+                f"for i in $(seq 100); do [ -S {layout.runtime_dir(site)}/bus ] && exit 0; sleep 0.2;"
+                f" done; echo 'no user bus at {layout.runtime_dir(site)}/bus' >&2; exit 1"
             ],
         )

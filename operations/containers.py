@@ -1,54 +1,48 @@
-"""One rootless quadlet unit per user, its password secret, and removal of departed users.
+"""One rootless quadlet unit per person, the rollout of changed units, and stopping the
+units of people who left (their secrets and data are pruned and archived by their modules).
 
-A user's container restarts only when its own unit file or its own secret changed.
+A person's container restarts only when their own unit file or one of their secrets changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shlex
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyinfra.api import deploy
-from pyinfra.api.util import get_template
-from pyinfra.operations import server
+from pyinfra.operations import files, server, systemd
 
-from operations import ensure
-from operations.layout import BOOT_SCRIPT, BOOT_UNIT, OPENCODE_CONFIG, QUADLET_GLOB, SYSTEM_UNITS
+from operations import ensure, layout
 from operations.model import CODER_UID, REPO, Site, User, ai_secret, format_size
 from operations.snapshot import Snapshot
 
-TEMPLATES = REPO / "templates/etc/containers/systemd/users"
+QUADLET_TEMPLATE = REPO / "templates/etc/containers/systemd/users/code-server.container.j2"
+# opencode's managed config (mounted read-only in every container): the image pins the
+# version, so no self-update; no public share links of sessions. Provider keys come from the
+# environment, where opencode looks for them.
+OPENCODE_CONFIG = REPO / "files/opencode.json"
 HEALTH_TIMEOUT = 300  # seconds a (re)started workspace gets to answer /healthz
-# sed script that prints a quadlet's host port (the unit template's PublishPort= line).
-PORT_SED = r"s/^PublishPort=127\.0\.0\.1:\([0-9]*\):8080$/\1/p"
-
-
-
-def opencode_config() -> str:
-    """opencode's managed config (mounted read-only at /etc/opencode/opencode.json):
-    the image pins the version, so no self-update; no public share links of sessions.
-    Provider keys come from the environment, where opencode looks for them."""
-    return get_template(str(REPO / "templates/etc/vscode/opencode.json.j2")).render(
-        share="disabled")
 
 
 def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -> dict:
     """Exactly what the quadlet template needs."""
     return {
-        "opencode_config": OPENCODE_CONFIG,
+        "opencode_config": layout.OPENCODE_CONFIG,
+        "opencode_config_in_container": layout.CONTAINER_OPENCODE_CONFIG,
         # In the unit, so that a changed config restarts the containers that mount it.
-        "opencode_config_sha": hashlib.sha256(opencode_config().encode()).hexdigest()[:12],
+        "opencode_config_sha": hashlib.sha256(OPENCODE_CONFIG.read_bytes()).hexdigest()[:12],
         "ai_secrets": [(ai_secret(name), name) for name in site.keys_of(user, keys or {})],
         "person": user.name,
-        "hostname": site.hostname(user),
-        "container": user.container,
+        "hostname": layout.hostname(site, user),
+        "container": layout.container(user),
         "image": site.image,
         "coder_uid": CODER_UID,
         "port": user.port,
-        "workspace_dir": site.workspace_dir(user),
-        "config_dir": site.config_dir(user),
-        "password_secret": user.password_secret,
+        "workspace_dir": layout.workspace_dir(site, user),
+        "project_in_container": layout.CONTAINER_PROJECT,
+        "config_dir": layout.config_dir(site, user),
+        "data_in_container": layout.CONTAINER_DATA,
+        "password_secret": layout.password_secret(user),
         "memory_max": format_size(user.limits.memory_max),
         "memory_high_bytes": user.limits.memory_high,
         "cpus": user.limits.cpus,
@@ -56,116 +50,65 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
     }
 
 
-def boot_script_values(site: Site) -> dict:
-    """What the boot starter script needs."""
-    return {"account": site.service_account, "quadlet_dir": site.quadlet_dir,
-            "timeout": HEALTH_TIMEOUT, "port_sed": shlex.quote(PORT_SED)}
-
-
-def boot_unit_values(site: Site) -> dict:
-    """What the boot starter's systemd unit needs."""
-    return {"account": site.service_account, "uid": site.service_account_uid,
-            "script": BOOT_SCRIPT}
-
-
 def systemctl(site: Site, *args: str) -> str:
-    return site.as_account("systemctl --user " + " ".join(args))
+    return layout.as_account(site, "systemctl --user " + " ".join(args))
 
 
-def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bool:
-    """A podman secret of the account, made from a root-only file; True if (re)created."""
-    path = f"{site.secrets_dir}/{name}"
-    # No newline: it becomes an environment value.
-    source = ensure.file(snap, f"{label} (root-only)", path, value, "600")
-    changed = source.will_change or name not in snap.secrets
-    if changed:
-        server.shell(
-            name=f"Podman secret {name}",
-            commands=[site.as_account(f"podman secret create --replace {name} -",
-                                      stdin_from=path)],
-        )
-    return changed
+def departed(site: Site, snap: Snapshot) -> list[str]:
+    """People whose unit is on the host but who are no longer in the group data."""
+    here = {layout.person_of_quadlet(f) for f in snap.listing(layout.quadlet_dir(site),
+                                                               layout.QUADLET_GLOB)}
+    return sorted(here - {None} - {u.name for u in site.users})
 
 
 @deploy("Containers")
-def containers(site: Site, snap: Snapshot, keys: Mapping[str, str]) -> None:
-    ensure.directory(snap, "Root-only secret sources", site.secrets_dir, "700")
-    ensure.directory(snap, "Quadlet directory of the account", site.quadlet_dir, "755")
-    ensure.file(snap, "opencode managed config", OPENCODE_CONFIG, opencode_config(), "644")
-    rotated = {name for name, value in keys.items()
-               if _secret(site, snap, ai_secret(name), value, f"Shared key {name}")}
+def containers(site: Site, snap: Snapshot, keys: Mapping[str, str],
+               secret_changed: set[str]) -> None:
+    """secret_changed: people whose secrets changed in this run (operations/secrets.py)."""
+    ensure.directory(snap, "Quadlet directory of the account", layout.quadlet_dir(site), "755")
+    ensure.file(snap, "opencode managed config", layout.OPENCODE_CONFIG,
+                OPENCODE_CONFIG.read_bytes(), "644")
 
     restart: list[User] = []
     start: list[User] = []
     for user in site.users:
-        secret_changed = _secret(site, snap, user.password_secret, user.password_hash,
-                                 f"Password hash of {user.name}")
-        secret_changed |= bool(rotated & set(site.keys_of(user, keys)))
         unit = ensure.template(
-            snap, f"Quadlet unit {user.quadlet_file}",
-            f"{TEMPLATES}/code-server.container.j2", f"{site.quadlet_dir}/{user.quadlet_file}",
+            snap, f"Quadlet unit {layout.quadlet_file(user)}", str(QUADLET_TEMPLATE),
+            f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}",
             **unit_values(site, user, keys),
         )
-        if unit.will_change or secret_changed:
+        if unit.will_change or user.name in secret_changed:
             restart.append(user)
-        elif snap.user_units.get(user.unit) != "active":
+        elif snap.user_units.get(layout.unit(user)) != "active":
             start.append(user)
 
-    departed = sorted(set(snap.listing(site.quadlet_dir, QUADLET_GLOB))
-                      - {u.quadlet_file for u in site.users})
-    for quadlet in departed:
-        remove_user(site, quadlet.removeprefix("code-server-").removesuffix(".container"))
+    account = {"user_mode": True, "user_name": site.service_account}  # its user manager
+    gone = departed(site, snap)
+    for name in gone:
+        user = User(name=name, port=0, password_hash="", limits=site.defaults)
+        systemd.service(name=f"Stop the unit of departed user {name}", service=layout.unit(user),
+                        running=False, **account)
+        files.file(name=f"Remove the unit of departed user {name}",
+                   path=f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}", present=False)
 
-    if restart or departed:
-        server.shell(name="Reload the account's systemd units",
-                     commands=[systemctl(site, "daemon-reload")])
+    if restart or gone:
+        systemd.daemon_reload(name="Reload the account's systemd units", **account)
     # One at a time, each answering before the next: a broken image stops the rollout at
-    # the first user (the deploy fails loudly) while the others keep serving as before.
+    # the first person (the deploy fails loudly) while the others keep serving as before.
     for user in restart + start:
-        verb = "restart" if user in restart else "start"
-        server.shell(name=f"{verb.capitalize()} {user.unit}, wait until it answers",
-                     commands=[systemctl(site, verb, user.unit), wait_healthy(site, user)])
-
-    # At boot the workspaces start one at a time too (see the script's comment for why).
-    boot = [
-        ensure.template(snap, "Boot starter of the workspaces",
-                        str(REPO / "templates/usr/local/sbin/vscode-workspaces-start.j2"),
-                        BOOT_SCRIPT, mode="755", **boot_script_values(site)),
-        ensure.template(snap, BOOT_UNIT,
-                        str(REPO / f"templates/etc/systemd/system/{BOOT_UNIT}.j2"),
-                        f"{SYSTEM_UNITS}/{BOOT_UNIT}", **boot_unit_values(site)),
-    ]
-    ensure.service(snap, f"{BOOT_UNIT} starts the workspaces at boot", BOOT_UNIT,
-                   running=True, enabled=True, daemon_reload=any(op.will_change for op in boot))
-
-    # Keys no longer provided: their units were rewritten without them above.
-    for stale in sorted(s for s in snap.secrets if s.startswith("ai-")
-                        and s not in {ai_secret(k) for k in keys}):
-        server.shell(name=f"Remove podman secret {stale} (key no longer provided)",
-                     commands=[site.as_account(f"podman secret rm {stale}"),
-                               f"rm -f {site.secrets_dir}/{stale}"])
+        systemd.service(name=f"{'Restart' if user in restart else 'Start'} {layout.unit(user)}",
+                        service=layout.unit(user), running=True, restarted=user in restart,
+                        **account)
+        server.shell(name=f"Wait until {layout.container(user)} answers",
+                     commands=[wait_healthy(site, user)])
 
 
 def wait_healthy(site: Site, user: User, timeout: int = HEALTH_TIMEOUT) -> str:
     """Poll /healthz; on timeout fail loudly with the unit's state and last log lines."""
     return (
         f"for i in $(seq {timeout // 2}); do"
-        f" curl -fsS -o /dev/null http://127.0.0.1:{user.port}/healthz && exit 0; sleep 2; done;"
-        f" echo '{user.container} did not answer on 127.0.0.1:{user.port} within {timeout}s' >&2;"
-        f" {systemctl(site, 'status', '--no-pager', '--lines=30', user.unit)} >&2; exit 1"
-    )
-
-
-def remove_user(site: Site, name: str) -> None:
-    """Stop and remove a departed user's unit and secret; archive their data, never delete it."""
-    user = User(name=name, port=0, password_hash="", limits=site.defaults)
-    server.shell(
-        name=f"Remove departed user {name} (data kept in {site.archive_dir})",
-        commands=[
-            systemctl(site, "stop", user.unit) + " || true",
-            f"rm -f {site.quadlet_dir}/{user.quadlet_file} {site.secrets_dir}/{user.password_secret}",
-            site.as_account(f"podman secret rm {user.password_secret}") + " 2>/dev/null || true",
-            f"if [ -d {site.user_dir(user)} ]; then"
-            f" mv {site.user_dir(user)} {site.archive_dir}/{name}-$(date +%Y%m%d-%H%M%S); fi",
-        ],
+        f" curl -fsS -o /dev/null http://127.0.0.1:{user.port}/healthz && exit 0; sleep 2;"
+        f" done; echo '{layout.container(user)} did not answer on 127.0.0.1:{user.port}"
+        f" within {timeout}s' >&2;"
+        f" {systemctl(site, 'status', '--no-pager', '--lines=30', layout.unit(user))} >&2; exit 1"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from operations import ensure
+from operations import ensure, layout
 from operations.layout import EXTENSIONS_GLOB, UPLOADED_BASE
 from operations.model import IMAGE_CONTEXT, REPO, ConfigError, Site
 from operations.snapshot import Snapshot
@@ -46,7 +46,7 @@ def image(site: Site, snap: Snapshot, registry: str | None) -> None:
         # The tag is the hash of the whole context: nothing to upload, nothing to build.
         return
 
-    context = site.build_dir
+    context = layout.build_dir(site)
     for folder in sorted({str(Path(name).parent) for name in IMAGE_CONTEXT} | {"extensions"}):
         path = f"{context}/{folder}".rstrip("/.")
         ensure.directory(snap, f"Build context {folder}", path, "755")
@@ -71,20 +71,19 @@ def image(site: Site, snap: Snapshot, registry: str | None) -> None:
                   src=site.image_base_archive, dest=UPLOADED_BASE, mode="644")
         server.shell(
             name=f"Load {site.image_base} into the account's podman",
-            commands=[site.as_account(f"podman load --quiet --input {UPLOADED_BASE}"),
+            commands=[layout.as_account(site, f"podman load --quiet --input {UPLOADED_BASE}"),
                       f"rm -f {UPLOADED_BASE}"],
         )
 
     args = (f"--build-arg BASE_IMAGE={shlex.quote(site.image_base)}"
             f" --build-arg NPM_REGISTRY={shlex.quote(str(registry))}")
     if site.image_build_ca:
-        ensure.file(snap, "CA bundle for the build's TLS proxy", f"{site.build_dir}/build-ca.pem",
+        ensure.file(snap, "CA bundle for the build's TLS proxy", f"{layout.build_dir(site)}/build-ca.pem",
                     Path(site.image_build_ca).read_bytes(), "644")
-        args += f" --secret id=build_ca,src={site.build_dir}/build-ca.pem"
+        args += f" --secret id=build_ca,src={layout.build_dir(site)}/build-ca.pem"
     server.shell(
         name=f"Build {site.image} (several minutes)",
-        commands=[site.as_account(
-            f"podman build --pull=missing --layers --tag {site.image} {args}"
-            f" --file {site.build_dir}/Dockerfile {site.build_dir}"
+        commands=[layout.as_account(site, f"podman build --pull=missing --layers --tag {site.image} {args}"
+            f" --file {layout.build_dir(site)}/Dockerfile {layout.build_dir(site)}"
         )],
     )

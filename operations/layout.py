@@ -1,72 +1,216 @@
-"""Where the deploy's fixed resources live on the host, and what it reads back before a run.
+"""Every name and path the deploy gives things on the host, in one place.
 
-Per-person names (units, containers, secrets, vhosts, directories) are derived from the
-typed `User` and `Site` in operations/model.py; the fixed, site-wide ones are here, and
+Per person: the unit, container, quadlet, password secret, vhost and directories, each with
+its glob and its inverse (a file name back to the person). Site-wide: the fixed files,
+units and folders. Operations, templates (which receive paths as values) and tests all take
+names from here. Fixed resources carry names no valid person name can produce
+(tests/unit/test_layout.py proves it): person names are `[a-z][a-z0-9-]*`, so a fixed name
+contains `_`, or lives under another prefix.
+
 `snapshot_args(site)` lists every path, listing and unit the operations compare, so that the
 deploy reads them all in one command (operations/snapshot.py).
 """
 
 from __future__ import annotations
 
-from operations.model import Site, ai_secret
-from operations.secrets import wanted_names
+import re
 
-# nginx
-NGINX_AVAILABLE = "/etc/nginx/sites-available"
-NGINX_ENABLED = "/etc/nginx/sites-enabled"
-VHOST_GLOB = "vscode-*.conf"  # our vhosts, the catch-all included
-CATCHALL = "vscode-catchall.conf"
-TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
-LANDING_ROOT = "/var/www/vscode-landing"
-LANDING_PAGE = f"{LANDING_ROOT}/404.html"
+from operations.model import USER_NAME_RE, Site, User, ai_secret
 
-# Certificates (acme mode)
-CERT_SCRIPT = "/usr/local/sbin/vscode-cert"
-RENEW_UNIT = "vscode-cert-renew"
-SYSTEM_UNITS = "/etc/systemd/system"
+# -- per person ------------------------------------------------------------------------
+UNIT_PREFIX = "code-server-"
+QUADLET_GLOB = f"{UNIT_PREFIX}*.container"
+VHOST_PREFIX = "vscode-"
+VHOST_GLOB = f"{VHOST_PREFIX}*.conf"
 
-# Containers
-QUADLET_GLOB = "code-server-*.container"
-BOOT_UNIT = "vscode-workspaces.service"
-BOOT_SCRIPT = "/usr/local/sbin/vscode-workspaces-start"
+
+def container(user: User) -> str:
+    return f"{UNIT_PREFIX}{user.name}"
+
+
+def unit(user: User) -> str:
+    return f"{container(user)}.service"
+
+
+def quadlet_file(user: User) -> str:
+    return f"{container(user)}.container"
+
+
+def password_secret(user: User) -> str:
+    return f"{container(user)}-password"
+
+
+def vhost_file(user: User) -> str:
+    return f"{VHOST_PREFIX}{user.name}.conf"
+
+
+def _person(name: str, prefix: str, suffix: str) -> str | None:
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    person = name[len(prefix):len(name) - len(suffix)]
+    return person if USER_NAME_RE.match(person) else None
+
+
+def person_of_quadlet(filename: str) -> str | None:
+    """code-server-alice.container -> alice; None for anything that is not a person's."""
+    return _person(filename, UNIT_PREFIX, ".container")
+
+
+def person_of_vhost(filename: str) -> str | None:
+    """vscode-alice.conf -> alice; None for anything that is not a person's."""
+    return _person(filename, VHOST_PREFIX, ".conf")
+
+
+def person_of_secret(name: str) -> str | None:
+    """code-server-alice-password -> alice; None for the shared keys' secrets."""
+    return _person(name, UNIT_PREFIX, "-password")
+
+
+# -- the service account -----------------------------------------------------------------
+def account_home(site: Site) -> str:
+    return f"/var/lib/{site.service_account}"
+
+
+def quadlet_dir(site: Site) -> str:
+    """Admin-managed, root-owned quadlets for the rootless account (podman's users/<uid>/)."""
+    return f"/etc/containers/systemd/users/{site.service_account_uid}"
+
+
+def runtime_dir(site: Site) -> str:
+    return f"/run/user/{site.service_account_uid}"
+
+
+def account_environment(site: Site) -> dict[str, str]:
+    """What podman and `systemctl --user` need to run as the account: its runtime dir and
+    user bus (without the bus, podman falls back to cgroupfs)."""
+    return {"XDG_RUNTIME_DIR": runtime_dir(site),
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={runtime_dir(site)}/bus"}
+
+
+def as_account(site: Site, command: str, stdin_from: str | None = None) -> str:
+    """A shell command run as the rootless account with its user bus, from root.
+
+    stdin_from: a root-only file piped in (podman secrets want a pipe, not a file)."""
+    pipe = f"cat {stdin_from} | " if stdin_from else ""
+    env = " ".join(f"{k}={v}" for k, v in account_environment(site).items())
+    return f"cd / && {pipe}runuser -u {site.service_account} -- env {env} {command}"
+
+
+def linger_file(site: Site) -> str:
+    return f"/var/lib/systemd/linger/{site.service_account}"
+
+
+# -- storage -------------------------------------------------------------------------------
+def user_dir(site: Site, user: User) -> str:
+    return f"{site.workspace_base}/{user.name}"
+
+
+def workspace_dir(site: Site, user: User) -> str:
+    return f"{user_dir(site, user)}/workspace"
+
+
+def config_dir(site: Site, user: User) -> str:
+    return f"{user_dir(site, user)}/config"
+
+
+def archive_dir(site: Site) -> str:
+    """Where a removed person's directory is moved, dated; never deleted (`.` is no name)."""
+    return f"{site.workspace_base}/.archive"
+
+
+# Inside the container (the image's contract, as in codercom/code-server).
+CONTAINER_PROJECT = "/home/coder/project"
+CONTAINER_DATA = "/home/coder/.local/share/code-server"
+CONTAINER_OPENCODE_CONFIG = "/etc/opencode/opencode.json"
+
+# -- secrets -------------------------------------------------------------------------------
+SECRETS_DIR = "/etc/vscode/secrets"  # root-only: what the podman secrets were made from
 OPENCODE_CONFIG = "/etc/vscode/opencode.json"
-SECRET_GLOB = "*"
 
-# The image build
+# -- the image build -----------------------------------------------------------------------
 UPLOADED_BASE = "/var/tmp/vscode-base-image.tar"
 EXTENSIONS_GLOB = "*.vsix"
 
 
-def snapshot_args(site: Site, packages: list[str], image_context: list[str]) -> dict:
+def build_dir(site: Site) -> str:
+    return f"{account_home(site)}/image-build"
+
+
+# -- boot ----------------------------------------------------------------------------------
+SYSTEM_UNITS = "/etc/systemd/system"
+BOOT_UNIT = "vscode-workspaces.service"
+BOOT_SCRIPT = "/usr/local/sbin/vscode-workspaces-start"
+
+# -- nginx ---------------------------------------------------------------------------------
+NGINX_AVAILABLE = "/etc/nginx/sites-available"
+NGINX_ENABLED = "/etc/nginx/sites-enabled"
+CATCHALL = "vscode_catchall.conf"  # `_`: no person's vhost can be called this
+TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
+LANDING_ROOT = "/var/www/vscode-landing"
+LANDING_PAGE = f"{LANDING_ROOT}/404.html"
+
+
+def hostname(site: Site, user: User) -> str:
+    return f"{user.name}.{site.domain}"
+
+
+# -- certificates ----------------------------------------------------------------------------
+CERT_SCRIPT = "/usr/local/sbin/vscode-cert"
+RENEW_UNIT = "vscode-cert-renew"
+ACME_DIR = "/var/lib/vscode-acme"  # lego's --path: account key and certificates; root-only
+ACME_ENV_FILE = "/etc/vscode/acme.env"  # root-only: the DNS provider's credentials
+
+
+def certificate_file(site: Site) -> str:
+    if site.tls_mode == "certificate":
+        return str(site.tls_certificate)
+    return f"{ACME_DIR}/certificates/_.{site.domain}.crt"  # lego's file name
+
+
+def certificate_key_file(site: Site) -> str:
+    if site.tls_mode == "certificate":
+        return str(site.tls_certificate_key)
+    return f"{ACME_DIR}/certificates/_.{site.domain}.key"
+
+
+# Every fixed name above that lives in a folder persons' names also live in, for the proof
+# that no person can collide with one (tests/unit/test_layout.py).
+FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer")
+NAME_RE = re.compile(r"^[a-z0-9_.-]+$")
+
+
+def snapshot_args(site: Site, packages: list[str], image_context: list[str],
+                  shared_keys: list[str]) -> dict:
     """The arguments of SnapshotFact: everything the operations compare, for this site."""
+    build = build_dir(site)
     paths = [
-        site.workspace_base, site.archive_dir, site.secrets_dir, site.quadlet_dir,
-        "/etc/subuid", "/etc/subgid", f"/var/lib/systemd/linger/{site.service_account}",
+        site.workspace_base, archive_dir(site), SECRETS_DIR, quadlet_dir(site),
+        "/etc/subuid", "/etc/subgid", linger_file(site),
         OPENCODE_CONFIG, BOOT_SCRIPT, f"{SYSTEM_UNITS}/{BOOT_UNIT}",
         LANDING_ROOT, LANDING_PAGE, TLS_SNIPPET,
         f"{NGINX_AVAILABLE}/{CATCHALL}", f"{NGINX_ENABLED}/{CATCHALL}",
-        site.acme_env_file, site.acme_dir, CERT_SCRIPT,
+        ACME_ENV_FILE, ACME_DIR, CERT_SCRIPT,
         f"{SYSTEM_UNITS}/{RENEW_UNIT}.service", f"{SYSTEM_UNITS}/{RENEW_UNIT}.timer",
-        site.build_dir, f"{site.build_dir}/extensions", f"{site.build_dir}/build-ca.pem",
-        *(f"{site.build_dir}/{name}" for name in image_context),
+        build, f"{build}/extensions", f"{build}/build-ca.pem",
+        *(f"{build}/{name}" for name in image_context),
+        *(f"{SECRETS_DIR}/{ai_secret(name)}" for name in shared_keys),
     ]
     for user in site.users:
         paths += [
-            site.user_dir(user), site.workspace_dir(user), site.config_dir(user),
-            f"{site.quadlet_dir}/{user.quadlet_file}",
-            f"{site.secrets_dir}/{user.password_secret}",
-            f"{NGINX_AVAILABLE}/{user.vhost_file}", f"{NGINX_ENABLED}/{user.vhost_file}",
+            user_dir(site, user), workspace_dir(site, user), config_dir(site, user),
+            f"{quadlet_dir(site)}/{quadlet_file(user)}",
+            f"{SECRETS_DIR}/{password_secret(user)}",
+            f"{NGINX_AVAILABLE}/{vhost_file(user)}", f"{NGINX_ENABLED}/{vhost_file(user)}",
         ]
-    paths += [f"{site.secrets_dir}/{name}" for name in map(ai_secret, wanted_names(site))]
     return {
         "paths": sorted(set(paths)),
-        "listings": [(site.quadlet_dir, QUADLET_GLOB), (NGINX_AVAILABLE, VHOST_GLOB),
-                     (NGINX_ENABLED, VHOST_GLOB), (f"{site.build_dir}/extensions", EXTENSIONS_GLOB)],
+        "listings": [(quadlet_dir(site), QUADLET_GLOB), (NGINX_AVAILABLE, VHOST_GLOB),
+                     (NGINX_ENABLED, VHOST_GLOB), (f"{build}/extensions", EXTENSIONS_GLOB)],
         "units": ["nginx.service", f"user@{site.service_account_uid}.service", BOOT_UNIT,
                   f"{RENEW_UNIT}.timer"],
         "packages": packages,
         "account": site.service_account,
         "groups": [site.service_account],
-        "as_account": site.as_account(""),
-        "certificate": site.certificate_file,
+        "as_account": as_account(site, ""),
+        "certificate": certificate_file(site),
     }

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,26 +132,6 @@ class User:
     limits: Limits
     ai_keys: tuple[str, ...] | None = None  # None: every shared key of the site
 
-    @property
-    def unit(self) -> str:
-        return f"code-server-{self.name}.service"
-
-    @property
-    def container(self) -> str:
-        return f"code-server-{self.name}"
-
-    @property
-    def quadlet_file(self) -> str:
-        return f"code-server-{self.name}.container"
-
-    @property
-    def password_secret(self) -> str:
-        return f"code-server-{self.name}-password"
-
-    @property
-    def vhost_file(self) -> str:
-        return f"vscode-{self.name}.conf"
-
 
 def ai_secret(env_name: str) -> str:
     """Podman secret holding a shared AI provider key: ANTHROPIC_API_KEY -> ai-anthropic-api-key."""
@@ -186,34 +167,6 @@ class Site:
     tls_certificate: str | None = None
     tls_certificate_key: str | None = None
 
-    # -- derived host-side names: the one place each is computed --------------------
-    @property
-    def account_home(self) -> str:
-        return f"/var/lib/{self.service_account}"
-
-    @property
-    def quadlet_dir(self) -> str:
-        """Admin-managed, root-owned quadlets for the rootless account (podman's users/<uid>/)."""
-        return f"/etc/containers/systemd/users/{self.service_account_uid}"
-
-    @property
-    def runtime_dir(self) -> str:
-        return f"/run/user/{self.service_account_uid}"
-
-    @property
-    def build_dir(self) -> str:
-        return f"{self.account_home}/image-build"
-
-    @property
-    def secrets_dir(self) -> str:
-        """Root-only store of what the podman secrets were made from, to detect changes."""
-        return "/etc/vscode/secrets"
-
-    @property
-    def archive_dir(self) -> str:
-        """Where a removed user's directory is moved, dated; never deleted."""
-        return f"{self.workspace_base}/.archive"
-
     # -- TLS ---------------------------------------------------------------------------
     @property
     def uses_proxy(self) -> bool:
@@ -225,56 +178,10 @@ class Site:
         """What the wildcard certificate covers, in lego's order (the first names the files)."""
         return (f"*.{self.domain}", self.domain)
 
-    @property
-    def acme_dir(self) -> str:
-        """lego's --path: the ACME account key and the certificates; root-only."""
-        return "/var/lib/vscode-acme"
-
-    @property
-    def acme_env_file(self) -> str:
-        """Root-only: the DNS provider's credentials and settings, read by lego."""
-        return "/etc/vscode/acme.env"
-
-    @property
-    def certificate_file(self) -> str:
-        if self.tls_mode == "certificate":
-            return str(self.tls_certificate)
-        return f"{self.acme_dir}/certificates/_.{self.domain}.crt"  # lego's file name
-
-    @property
-    def certificate_key_file(self) -> str:
-        if self.tls_mode == "certificate":
-            return str(self.tls_certificate_key)
-        return f"{self.acme_dir}/certificates/_.{self.domain}.key"
-
-    def user_dir(self, user: User) -> str:
-        return f"{self.workspace_base}/{user.name}"
-
-    def workspace_dir(self, user: User) -> str:
-        return f"{self.user_dir(user)}/workspace"
-
-    def config_dir(self, user: User) -> str:
-        return f"{self.user_dir(user)}/config"
-
     def keys_of(self, user: User, available: Mapping[str, str]) -> tuple[str, ...]:
         """The shared AI keys this user's container gets: wanted and actually provided."""
         wanted = self.ai_keys if user.ai_keys is None else user.ai_keys
         return tuple(k for k in wanted if k in available)
-
-    def hostname(self, user: User) -> str:
-        return f"{user.name}.{self.domain}"
-
-    def as_account(self, command: str, stdin_from: str | None = None) -> str:
-        """A shell command run as the rootless account with its user bus, from root.
-
-        stdin_from: a root-only file piped in (podman secrets want a pipe, not a file)."""
-        pipe = f"cat {stdin_from} | " if stdin_from else ""
-        return (
-            f"cd / && {pipe}runuser -u {self.service_account} -- env"
-            f" XDG_RUNTIME_DIR={self.runtime_dir}"
-            f" DBUS_SESSION_BUS_ADDRESS=unix:path={self.runtime_dir}/bus"
-            f" {command}"
-        )
 
     # -- the image ---------------------------------------------------------------------
     def image_inputs(self) -> list[tuple[str, bytes]]:

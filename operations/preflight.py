@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
+from operations import layout
 from operations.facts import Platform, version_of
 from operations.model import MIN_PODMAN, Site
 from operations.snapshot import Snapshot
@@ -60,7 +61,7 @@ def certificate_problems(site: Site, names: list[str]) -> list[str]:
         return [f"tls_certificate {site.tls_certificate} is missing or not a PEM certificate on "
                 "the server: copy it there first (and tls_certificate_key beside it)"]
     wanted = set(site.certificate_names)
-    if not (f"*.{site.domain}" in names or all(site.hostname(u) in names for u in site.users)):
+    if not (f"*.{site.domain}" in names or all(layout.hostname(site, u) in names for u in site.users)):
         return [f"tls_certificate covers {', '.join(names)}, not {', '.join(sorted(wanted))}: "
                 "get a certificate for the wildcard name"]
     return []

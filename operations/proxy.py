@@ -10,9 +10,10 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from operations import ensure
-from operations.layout import (CATCHALL, LANDING_PAGE, LANDING_ROOT, NGINX_AVAILABLE as AVAILABLE,
-                               NGINX_ENABLED as ENABLED, TLS_SNIPPET, VHOST_GLOB)
+from operations import ensure, layout
+from operations.layout import CATCHALL, LANDING_PAGE, LANDING_ROOT, TLS_SNIPPET, VHOST_GLOB
+from operations.layout import NGINX_AVAILABLE as AVAILABLE
+from operations.layout import NGINX_ENABLED as ENABLED
 from operations.model import REPO, Site, User
 from operations.snapshot import Snapshot
 
@@ -20,7 +21,7 @@ TEMPLATES = REPO / "templates"
 
 
 def vhost_values(site: Site, user: User) -> dict:
-    return {"person": user.name, "hostname": site.hostname(user), "port": user.port,
+    return {"person": user.name, "hostname": layout.hostname(site, user), "port": user.port,
             "tls_snippet": TLS_SNIPPET}
 
 
@@ -29,8 +30,8 @@ def catchall_values(site: Site) -> dict:
 
 
 def tls_values(site: Site) -> dict:
-    return {"domain": site.domain, "certificate": site.certificate_file,
-            "certificate_key": site.certificate_key_file}
+    return {"domain": site.domain, "certificate": layout.certificate_file(site),
+            "certificate_key": layout.certificate_key_file(site)}
 
 
 def _site(snap: Snapshot, name: str, template: str, **values) -> list:
@@ -59,9 +60,9 @@ def proxy(site: Site, snap: Snapshot, certificate_changed: bool = False) -> None
                    **catchall_values(site)),
         ]
         for user in site.users:
-            ops += _site(snap, user.vhost_file, "etc/nginx/sites-available/vscode-user.conf.j2",
+            ops += _site(snap, layout.vhost_file(user), "etc/nginx/sites-available/vscode-user.conf.j2",
                          **vhost_values(site, user))
-        ours = {CATCHALL} | {u.vhost_file for u in site.users}
+        ours = {CATCHALL} | {layout.vhost_file(u) for u in site.users}
 
     available, enabled = snap.listing(AVAILABLE, VHOST_GLOB), snap.listing(ENABLED, VHOST_GLOB)
     for name in sorted((set(available) | set(enabled)) - ours):

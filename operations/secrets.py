@@ -1,67 +1,59 @@
-"""Secrets read on the deploying machine, never from the repo: the shared AI provider keys
-and the DNS provider's credentials for ACME DNS-01.
+"""The podman secrets of the service account: each person's password hash and the shared AI
+provider keys, each made from a root-only file (which tells the next run whether it changed),
+and the removal of those nobody uses any more.
 
-Sources, later ones winning: the file named by $VSCODE_SECRETS_FILE (default: secrets.env
-next to deploy.py, git-ignored), then the environment. Keep the file encrypted at rest with
-sops and run the deploy under `sops exec-env secrets.enc.env 'pyinfra ...'` (see README).
+A secret reaches a container as an environment variable through quadlet's `Secret=`, so it
+never appears in a unit file, `podman inspect`, a command line or the journal.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
-from operations.model import REPO, ConfigError, Site
+from pyinfra.api import deploy
+from pyinfra.operations import server
 
-DEFAULT_FILE = REPO / "secrets.env"
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines, comments and an optional `export ` are allowed."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+from operations import ensure, layout
+from operations.model import Site, ai_secret
+from operations.snapshot import Snapshot
 
 
-def wanted_names(site: Site) -> list[str]:
-    names = list(site.ai_keys)
+def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bool:
+    """A podman secret of the account, made from a root-only file; True if (re)created."""
+    path = f"{layout.SECRETS_DIR}/{name}"
+    # No newline: it becomes an environment value.
+    source = ensure.file(snap, f"{label} (root-only)", path, value, "600")
+    changed = source.will_change or name not in snap.secrets
+    if changed:
+        server.shell(
+            name=f"Podman secret {name}",
+            commands=[layout.as_account(site, f"podman secret create --replace {name} -",
+                                        stdin_from=path)],
+        )
+    return changed
+
+
+@deploy("Secrets")
+def secrets(site: Site, snap: Snapshot, keys: Mapping[str, str]) -> set[str]:
+    """Returns the names of the people whose container must restart for a changed secret."""
+    ensure.directory(snap, "Root-only secret sources", layout.SECRETS_DIR, "700")
+    rotated = {name for name, value in keys.items()
+               if _secret(site, snap, ai_secret(name), value, f"Shared key {name}")}
+    changed = set()
     for user in site.users:
-        names += [k for k in user.ai_keys or () if k not in names]
-    return names
+        if _secret(site, snap, layout.password_secret(user), user.password_hash,
+                   f"Password hash of {user.name}") or rotated & set(site.keys_of(user, keys)):
+            changed.add(user.name)
+    return changed
 
 
-def read_secrets(names: list[str], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The named secrets that are provided and not empty. Missing ones are simply absent."""
-    path = Path(environ.get("VSCODE_SECRETS_FILE") or DEFAULT_FILE)
-    values = parse_env_file(path.read_text()) if path.is_file() else {}
-    values.update({k: v for k, v in environ.items() if k in names})
-    return {k: values[k] for k in names if values.get(k)}
-
-
-def read_ai_keys(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The shared AI keys that are provided, by env name."""
-    return read_secrets(wanted_names(site), environ)
-
-
-def read_dns_credentials(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The DNS provider's credentials for lego; raises ConfigError if one is missing."""
-    if site.tls_mode != "acme":
-        return {}
-    found = read_secrets(list(site.acme_dns_credentials), environ)
-    missing = [k for k in site.acme_dns_credentials if k not in found]
-    if missing:
-        raise ConfigError([
-            f"acme_dns_credentials: {name} (for the {site.acme_dns_provider!r} DNS provider) "
-            "is not set. Fix: export it, or put it in secrets.env (see the README's secrets "
-            "section); it never goes into group data." for name in missing
-        ])
-    return found
+@deploy("Secrets no longer used")
+def prune_secrets(site: Site, snap: Snapshot, keys: Mapping[str, str]) -> None:
+    """After the rollout: keys no longer provided (their units no longer name them) and the
+    password secrets of people who left (their containers are stopped by now)."""
+    wanted = {ai_secret(k) for k in keys} | {layout.password_secret(u) for u in site.users}
+    for stale in sorted(s for s in snap.secrets if s not in wanted and (
+            s.startswith("ai-") or layout.person_of_secret(s))):
+        server.shell(name=f"Remove podman secret {stale} (no longer used)",
+                     commands=[layout.as_account(site, f"podman secret rm {stale}"),
+                               f"rm -f {layout.SECRETS_DIR}/{stale}"])

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from pyinfra.api import FactBase
 

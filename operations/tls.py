@@ -10,13 +10,15 @@ tunnel:      no certificate; a renewal timer left from the acme mode is stopped.
 from __future__ import annotations
 
 import shlex
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from operations import ensure
-from operations.layout import CERT_SCRIPT as SCRIPT, RENEW_UNIT, SYSTEM_UNITS as UNIT_DIR
+from operations import ensure, layout
+from operations.layout import CERT_SCRIPT as SCRIPT
+from operations.layout import RENEW_UNIT
+from operations.layout import SYSTEM_UNITS as UNIT_DIR
 from operations.model import REPO, Site
 from operations.snapshot import Snapshot
 
@@ -27,7 +29,7 @@ RENEW_DAYS = 30  # renew when fewer days than this are left, as Let's Encrypt su
 def lego_args(site: Site) -> str:
     """The lego options both `run` and `renew` need, shell-quoted for the script."""
     args = ["--accept-tos", "--email", site.acme_email, "--server", site.acme_server,
-            "--path", site.acme_dir, "--dns", site.acme_dns_provider]
+            "--path", layout.ACME_DIR, "--dns", site.acme_dns_provider]
     for name in site.certificate_names:
         args += ["--domains", name]
     for resolver in site.acme_dns_resolvers:
@@ -48,13 +50,13 @@ def acme_env(site: Site, credentials: Mapping[str, str]) -> str:
 
 def script_values(site: Site) -> dict:
     """What templates/usr/local/sbin/vscode-cert.j2 needs."""
-    return {"lego_args": lego_args(site), "env_file": site.acme_env_file,
+    return {"lego_args": lego_args(site), "env_file": layout.ACME_ENV_FILE,
             "renew_days": RENEW_DAYS, "domain": site.domain}
 
 
 def timer_values(site: Site) -> dict:
     """What the renewal service and timer templates need."""
-    return {"domain": site.domain, "renew_days": RENEW_DAYS}
+    return {"domain": site.domain, "renew_days": RENEW_DAYS, "script": SCRIPT}
 
 
 @deploy("TLS certificate")
@@ -66,9 +68,9 @@ def tls(site: Site, snap: Snapshot, credentials: Mapping[str, str]) -> bool:
                            f"{RENEW_UNIT}.timer", running=False, enabled=False)
         return False
 
-    ensure.file(snap, "DNS provider credentials for lego (root-only)", site.acme_env_file,
+    ensure.file(snap, "DNS provider credentials for lego (root-only)", layout.ACME_ENV_FILE,
                 acme_env(site, credentials), "600")
-    ensure.directory(snap, "lego's state (root-only)", site.acme_dir, "700")
+    ensure.directory(snap, "lego's state (root-only)", layout.ACME_DIR, "700")
     ensure.template(snap, "vscode-cert: lego run / renew / reload",
                     str(TEMPLATES / "usr/local/sbin/vscode-cert.j2"), SCRIPT, mode="755",
                     **script_values(site))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pyinfra.api.util import get_template
 
-from operations.containers import (TEMPLATES as QUADLET_TEMPLATES, boot_script_values,
-                                   boot_unit_values, unit_values)
+from operations.boot import boot_script_values, boot_unit_values
+from operations.containers import QUADLET_TEMPLATE, unit_values
 from operations.layout import BOOT_UNIT, RENEW_UNIT
 from operations.model import REPO, Site
 from operations.proxy import catchall_values, tls_values, vhost_values
@@ -18,8 +18,8 @@ def render(path: str, **values) -> str:
 
 
 def quadlet(site: Site, user, keys=None) -> str:
-    rel = QUADLET_TEMPLATES.relative_to(REPO / "templates")
-    return render(f"{rel}/code-server.container.j2", **unit_values(site, user, keys))
+    return render(str(QUADLET_TEMPLATE.relative_to(REPO / "templates")),
+                  **unit_values(site, user, keys))
 
 
 def vhost(site: Site, user) -> str:

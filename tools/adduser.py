@@ -13,7 +13,7 @@ import sys
 
 from argon2 import PasswordHasher
 
-from operations.model import PORT_MIN, USER_NAME_RE, RESERVED_NAMES
+from operations.model import PORT_MIN, RESERVED_NAMES, USER_NAME_RE
 
 # No look-alikes (0/O, 1/l/I): people copy these from chat messages and paper.
 ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"

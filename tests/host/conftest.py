@@ -11,6 +11,7 @@ import shlex
 
 import pytest
 
+from operations import layout
 from tools.site import inventory_host, site_of, testinfra_host
 
 
@@ -59,7 +60,7 @@ class Account:
         self.host, self.site = host, site
 
     def run(self, command: str):
-        return self.host.run(self.site.as_account(command))
+        return self.host.run(layout.as_account(self.site, command))
 
     def check(self, command: str) -> str:
         result = self.run(command)

@@ -6,9 +6,10 @@ import shlex
 
 import pytest
 
-from operations.containers import PORT_SED
-from operations.layout import BOOT_UNIT, CATCHALL, NGINX_AVAILABLE as AVAILABLE
-from operations.layout import NGINX_ENABLED as ENABLED, RENEW_UNIT
+from operations import layout
+from operations.layout import BOOT_SCRIPT, BOOT_UNIT, CATCHALL, RENEW_UNIT
+from operations.layout import NGINX_AVAILABLE as AVAILABLE
+from operations.layout import NGINX_ENABLED as ENABLED
 from operations.model import CODER_UID
 from operations.packages import packages_for
 from tools.site import curl_https, s_client
@@ -33,7 +34,7 @@ def test_service_account(host, site):
     assert account.exists
     assert account.uid == site.service_account_uid
     assert account.shell == "/usr/sbin/nologin"
-    assert account.home == site.account_home
+    assert account.home == layout.account_home(site)
     line = f"{site.service_account}:{site.subid_start}:{site.subid_count}"
     assert line in host.file("/etc/subuid").content_string.splitlines()
     assert line in host.file("/etc/subgid").content_string.splitlines()
@@ -45,7 +46,7 @@ def test_storage_layout(host, site):
     base = host.file(site.workspace_base)
     assert base.is_directory and base.user == "root" and base.mode == 0o755
     for user in site.users:
-        for path in (site.user_dir(user), site.workspace_dir(user), site.config_dir(user)):
+        for path in (layout.user_dir(site, user), layout.workspace_dir(site, user), layout.config_dir(site, user)):
             f = host.file(path)
             assert f.is_directory, path
             assert (f.user, f.group, f.mode) == (site.service_account, site.service_account,
@@ -54,42 +55,42 @@ def test_storage_layout(host, site):
 
 def test_unit_active_and_started_at_boot(host, account, site):
     # The quadlets have no [Install]: vscode-workspaces.service starts them at boot, one at
-    # a time, finding each one's unit and port in its quadlet file.
+    # a time, each with the port it waits on.
     assert host.service(BOOT_UNIT).is_enabled
+    script = host.file(BOOT_SCRIPT).content_string.splitlines()
     for user in site.users:
-        assert account.check(f"systemctl --user is-active {user.unit}").strip() == "active"
-        quadlet = f"{site.quadlet_dir}/{user.quadlet_file}"
-        port = host.check_output(f"sed -n {shlex.quote(PORT_SED)} {quadlet}")
-        assert port == str(user.port), f"the boot starter would not find {user.name}'s port"
+        assert account.check(f"systemctl --user is-active {layout.unit(user)}").strip() == "active"
+        assert f"start {layout.unit(user)} {user.port}" in script, f"not started at boot: {user.name}"
 
 
 def test_container_runs_the_current_image(account, site):
     for user in site.users:
-        assert account.inspect(user.container, "{{.State.Status}}") == "running"
-        assert account.inspect(user.container, "{{.ImageName}}") == site.image
+        assert account.inspect(layout.container(user), "{{.State.Status}}") == "running"
+        assert account.inspect(layout.container(user), "{{.ImageName}}") == site.image
 
 
 def test_container_processes_are_not_root_on_host(host, account, site):
     for user in site.users:
-        pid = account.inspect(user.container, "{{.State.Pid}}")
+        pid = account.inspect(layout.container(user), "{{.State.Pid}}")
         cgroup = host.check_output(f"cut -d: -f3 /proc/{pid}/cgroup")
         procs = host.check_output(f"cat /sys/fs/cgroup{cgroup}/cgroup.procs").split()
         assert procs, f"no processes in {cgroup}"
         owners = set(host.check_output(f"ps -o user= -p {','.join(procs)}").split())
         assert owners == {site.service_account}, owners
         # ... and `coder` inside is uid 1000 as upstream, mapped by keep-id.
-        assert account.check(f"podman exec {user.container} id -u").strip() == str(CODER_UID)
+        assert account.check(f"podman exec {layout.container(user)} id -u").strip() == str(CODER_UID)
 
 
 def test_container_cgroup_limits(host, account, site):
     for user in site.users:
-        pid = account.inspect(user.container, "{{.State.Pid}}")
+        pid = account.inspect(layout.container(user), "{{.State.Pid}}")
         cgroup = "/sys/fs/cgroup" + host.check_output(f"cut -d: -f3 /proc/{pid}/cgroup")
-        read = lambda name: host.file(f"{cgroup}/{name}").content_string.strip()  # noqa: E731
-        assert read("memory.max") == str(user.limits.memory_max)
-        assert read("memory.high") == str(user.limits.memory_high)
-        assert read("cpu.max") == f"{user.limits.cpu_quota} 100000"
-        assert read("pids.max") == str(user.limits.pids)
+        found = {name: host.file(f"{cgroup}/{name}").content_string.strip()
+                 for name in ("memory.max", "memory.high", "cpu.max", "pids.max")}
+        assert found == {"memory.max": str(user.limits.memory_max),
+                         "memory.high": str(user.limits.memory_high),
+                         "cpu.max": f"{user.limits.cpu_quota} 100000",
+                         "pids.max": str(user.limits.pids)}, user.name
 
 
 def test_published_on_loopback_only(host, site):
@@ -101,15 +102,15 @@ def test_published_on_loopback_only(host, site):
 
 def test_healthcheck_passes(account, site):
     for user in site.users:
-        assert account.run(f"podman healthcheck run {user.container}").rc == 0
+        assert account.run(f"podman healthcheck run {layout.container(user)}").rc == 0
 
 
 def test_secret_not_in_unit_or_inspect(host, account, site):
     for user in site.users:
-        unit = host.file(f"{site.quadlet_dir}/{user.quadlet_file}").content_string
+        unit = host.file(f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}").content_string
         assert user.password_hash not in unit
-        assert user.password_hash not in account.check(f"podman inspect {user.container}")
-        source = host.file(f"{site.secrets_dir}/{user.password_secret}")
+        assert user.password_hash not in account.check(f"podman inspect {layout.container(user)}")
+        source = host.file(f"{layout.SECRETS_DIR}/{layout.password_secret(user)}")
         assert (source.user, source.mode) == ("root", 0o600)
 
 
@@ -140,10 +141,10 @@ def test_nginx_config_valid(host, proxied):
 
 def test_vhost_per_user_serves_login_over_https(host, site, tls_ca, proxied):
     for user in site.users:
-        assert host.file(f"{ENABLED}/{user.vhost_file}").linked_to == f"{AVAILABLE}/{user.vhost_file}"
-        status, _ = _curl(host, tls_ca, site.hostname(user))
+        assert host.file(f"{ENABLED}/{layout.vhost_file(user)}").linked_to == f"{AVAILABLE}/{layout.vhost_file(user)}"
+        status, _ = _curl(host, tls_ca, layout.hostname(site, user))
         assert status.startswith("302 ") and status.endswith("/login"), status
-        status, body = _curl(host, tls_ca, site.hostname(user), "/login")
+        status, body = _curl(host, tls_ca, layout.hostname(site, user), "/login")
         assert status.startswith("200"), status
         assert "code-server" in body and 'type="password"' in body
 
@@ -158,7 +159,7 @@ def test_unknown_subdomain_gets_landing_404(host, site, tls_ca, proxied):
 
 @pytest.mark.site_wide
 def test_plain_http_redirects_to_https(host, site, proxied):
-    for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
+    for name in (layout.hostname(site, site.users[0]), f"nobody-here.{site.domain}"):
         out = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}'"
                                 f" --resolve {name}:80:127.0.0.1 http://{name}/x?y=1")
         assert out == f"301 https://{name}/x?y=1", out
@@ -166,14 +167,14 @@ def test_plain_http_redirects_to_https(host, site, proxied):
 
 @pytest.mark.site_wide
 def test_hsts_on_every_answer(host, site, tls_ca, proxied):
-    for name in (site.hostname(site.users[0]), f"nobody-here.{site.domain}"):
+    for name in (layout.hostname(site, site.users[0]), f"nobody-here.{site.domain}"):
         headers = host.check_output(curl_https(name, "/", tls_ca, "-o /dev/null -D -"))
         assert "strict-transport-security: max-age=63072000" in headers.lower(), headers
 
 
 def test_certificate_chain_verifies_for_every_user(host, site, tls_ca, proxied):
     for user in site.users:
-        result = _tls_handshake(host, tls_ca, site.hostname(user))
+        result = _tls_handshake(host, tls_ca, layout.hostname(site, user))
         assert result.rc == 0 and "Verify return code: 0 (ok)" in result.stdout, result.stdout
 
 
@@ -181,7 +182,7 @@ def test_certificate_chain_verifies_for_every_user(host, site, tls_ca, proxied):
 @pytest.mark.parametrize("protocol,offered", [("-tls1_3", True), ("-tls1_2", True),
                                               ("-tls1_1", False), ("-tls1", False)])
 def test_tls_protocols(host, site, tls_ca, proxied, protocol, offered):
-    result = _tls_handshake(host, tls_ca, site.hostname(site.users[0]), protocol)
+    result = _tls_handshake(host, tls_ca, layout.hostname(site, site.users[0]), protocol)
     assert (result.rc == 0) == offered, result.stdout[-2000:]
 
 
@@ -191,5 +192,5 @@ def test_renewal_timer_active(host, site, proxied):
         pytest.skip("tls_mode is not 'acme': certificates are renewed by their owner")
     timer = host.service(f"{RENEW_UNIT}.timer")
     assert timer.is_running and timer.is_enabled
-    env = host.file(site.acme_env_file)
+    env = host.file(layout.ACME_ENV_FILE)
     assert (env.user, env.mode) == ("root", 0o600)

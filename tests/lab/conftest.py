@@ -18,7 +18,6 @@ from lab.site import lab_site
 from tests.lab.helpers import ARTIFACTS
 
 
-
 @pytest.fixture(scope="session")
 def lab_vm():
     """A freshly booted lab VM (or the running one, with VSCODE_LAB_REUSE=1)."""

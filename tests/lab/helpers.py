@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from lab import fixtures, vm
+from operations import layout
 from tools.site import REPO, curl_https
 
 ARTIFACTS = REPO / "artifacts"
@@ -32,8 +33,7 @@ def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
 
 
 def started_at(lab_vm, site, container: str) -> str:
-    return sh(site.as_account(
-        f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
+    return sh(layout.as_account(site, f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
 
 
 def assert_ok(result):

@@ -8,6 +8,7 @@ import shlex
 import pytest
 
 from lab.site import CAROL_HASH, lab_users
+from operations import layout
 from tests.lab.helpers import assert_ok, https_status, run_host_suite, sh, started_at
 from tests.render import quadlet
 
@@ -38,17 +39,17 @@ def test_quadlet_generator_accepts_units(lab_vm, site):
     sh("rm -rf /tmp/quadlet-check && mkdir -p /tmp/quadlet-check")
     for user in site.users:
         text = quadlet(site, user)
-        sh(f"printf %s {shlex.quote(text)} > /tmp/quadlet-check/{user.quadlet_file}")
+        sh(f"printf %s {shlex.quote(text)} > /tmp/quadlet-check/{layout.quadlet_file(user)}")
     out = lab_vm.ssh("QUADLET_UNIT_DIRS=/tmp/quadlet-check /usr/libexec/podman/quadlet"
                      " -dryrun -user 2>&1", check=False)
     assert out.returncode == 0, out.stdout
     for user in site.users:
-        assert f"---{user.unit}---" in out.stdout, out.stdout
+        assert f"---{layout.unit(user)}---" in out.stdout, out.stdout
     assert "--memory" in out.stdout and "--secret" in out.stdout
 
 
 def memory_max_of(site, container: str) -> str:
-    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {container}")).strip()
+    pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {container}")).strip()
     cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
     return sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip()
 
@@ -56,7 +57,7 @@ def memory_max_of(site, container: str) -> str:
 def test_add_a_user_and_change_another_users_limit_in_one_deploy(lab_vm, deployer, site):
     """carol is added and bob's limits change; only their resources change, alice keeps
     running untouched."""
-    before = {u.name: started_at(lab_vm, site, u.container) for u in site.users}
+    before = {u.name: started_at(lab_vm, site, layout.container(u)) for u in site.users}
     users = lab_users() | {"carol": {"port": 8083, "password_hash": CAROL_HASH}}
     users["bob"] = dict(users["bob"], memory_max="2G", memory_high="1536M")
     result = deployer("add-carol-limit-bob", users=users)
@@ -83,12 +84,12 @@ def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site)
     bob_before = started_at(lab_vm, site, "code-server-bob")
     result = deployer("remove-carol-restore-bob")
     assert_ok(result)
-    assert "code-server-carol" not in sh(site.as_account("podman ps -a --format '{{.Names}}'"))
-    assert lab_vm.ssh(f"test -e {site.quadlet_dir}/code-server-carol.container", check=False).returncode == 1
+    assert "code-server-carol" not in sh(layout.as_account(site, "podman ps -a --format '{{.Names}}'"))
+    assert lab_vm.ssh(f"test -e {layout.quadlet_dir(site)}/code-server-layout.container(carol)", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-enabled/vscode-carol.conf", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-available/vscode-carol.conf", check=False).returncode == 1
-    assert "code-server-carol-password" not in sh(site.as_account("podman secret ls"))
-    archived = sh(f"cat {site.archive_dir}/carol-*/workspace/notes.txt").strip()
+    assert "code-server-carol-password" not in sh(layout.as_account(site, "podman secret ls"))
+    archived = sh(f"cat {layout.archive_dir(site)}/carol-*/workspace/notes.txt").strip()
     assert archived == "keep-me"
     assert lab_vm.ssh("test -e /var/lib/vscode/carol", check=False).returncode == 1
     # bob is back on the site's limits (restarted), alice was not touched at all.
@@ -97,5 +98,5 @@ def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site)
     assert started_at(lab_vm, site, "code-server-alice") == alice_before
     # ... and both are still serving.
     for user in site.users:
-        code = https_status(site.hostname(user))
+        code = https_status(layout.hostname(site, user))
         assert code == "200", f"{user.name} stopped serving: {code}"

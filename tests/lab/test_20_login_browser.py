@@ -20,6 +20,7 @@ import pytest
 
 from lab import fixtures
 from lab.site import LAB_PASSWORDS
+from operations import layout
 from tests.lab.helpers import ARTIFACTS
 from tools.site import REPO
 
@@ -54,11 +55,11 @@ def test_first_visit_in_a_real_browser(lab_vm, site):
     ensure_npm_deps()
 
     alice = next(u for u in site.users if u.name == "alice")
-    proof = f"{site.workspace_dir(alice)}/{PROOF}"
+    proof = f"{layout.workspace_dir(site, alice)}/{PROOF}"
     # The file must be made by this run's terminal, not left over from an earlier one.
     lab_vm.ssh(f"rm -f {proof}")
 
-    base = f"https://{site.hostname(alice)}:{lab_vm.https_port}"
+    base = f"https://{layout.hostname(site, alice)}:{lab_vm.https_port}"
     roots = fixtures.pebble_roots(OUT / "pebble-roots.pem")
     proc = subprocess.run(
         ["node", str(SCRIPT), "--base", base, "--user", alice.name,

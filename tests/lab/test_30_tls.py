@@ -13,6 +13,7 @@ import time
 import pytest
 
 from lab import fixtures, vm
+from operations import layout
 from operations.layout import CERT_SCRIPT as SCRIPT
 from tests.lab.helpers import ARTIFACTS, https_status, sh
 from tools.site import s_client
@@ -44,7 +45,7 @@ def nginx_master_pid() -> str:
 
 @pytest.fixture(scope="module")
 def alice_host(site):
-    return site.hostname(site.users[0])
+    return layout.hostname(site, site.users[0])
 
 
 def test_certificate_comes_from_the_acme_server_and_covers_the_wildcard(site, alice_host):
@@ -127,7 +128,7 @@ def test_failed_renewal_keeps_the_current_certificate(site, alice_host):
     assert result.returncode != 0, "renewal succeeded without the DNS provider"
     assert served_certificate(alice_host)["serial"] == before["serial"]
     assert https_status(alice_host) == "200"
-    cert = sh(f"openssl x509 -noout -serial -in {site.certificate_file}")
+    cert = sh(f"openssl x509 -noout -serial -in {layout.certificate_file(site)}")
     assert before["serial"] in cert, "a failed renewal touched the certificate file"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from lab import fixtures, vsix
 from lab.site import LAB_PASSWORDS, lab_users
+from operations import layout
 from tests.lab.helpers import assert_ok, https_status, sh, started_at
 from tools.site import curl_https
 
@@ -20,7 +21,7 @@ def wait_serving(lab_vm, site, timeout: float = 300) -> None:
     """Until every workspace answers /healthz through nginx (code-server starts slowly here)."""
     deadline = time.monotonic() + timeout
     while True:
-        codes = [https_status(site.hostname(u)) for u in site.users]
+        codes = [https_status(layout.hostname(site, u)) for u in site.users]
         if all(code == "200" for code in codes):
             return
         if time.monotonic() > deadline:
@@ -36,7 +37,7 @@ def serving(lab_vm, site):
 def in_container(lab_vm, site, user: str, command: str, check: bool = True):
     """Run `command` as coder inside the user's container (through podman exec)."""
     quoted = command.replace("'", "'\\''")
-    return lab_vm.ssh(site.as_account(f"podman exec code-server-{user} sh -lc '{quoted}'"),
+    return lab_vm.ssh(layout.as_account(site, f"podman exec code-server-{user} sh -lc '{quoted}'"),
                       check=check)
 
 
@@ -75,7 +76,7 @@ def test_opencode_extension_present_despite_bind_mount(lab_vm, site):
     out = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
     assert "sst-dev.opencode@1.18.33" in out
     # ... and it sits in the persistent data dir, not in a hidden image layer.
-    assert sh(f"ls {site.config_dir(site.users[0])}/extensions").count("sst-dev.opencode")
+    assert sh(f"ls {layout.config_dir(site, site.users[0])}/extensions").count("sst-dev.opencode")
 
 
 def test_opencode_config_is_managed(lab_vm, site):
@@ -88,10 +89,10 @@ def test_opencode_config_is_managed(lab_vm, site):
 
 def test_new_workspace_gets_welcome_once(lab_vm, site):
     alice = site.users[0]
-    readme = f"{site.workspace_dir(alice)}/README.md"
+    readme = f"{layout.workspace_dir(site, alice)}/README.md"
     assert "Ctrl+Esc" in sh(f"cat {readme}")
     sh(f"rm {readme}")
-    sh(site.as_account(f"systemctl --user restart {alice.unit}"))
+    sh(layout.as_account(site, f"systemctl --user restart {layout.unit(alice)}"))
     wait_serving(lab_vm, site)
     assert lab_vm.ssh(f"test -e {readme}", check=False).returncode == 1
 
@@ -103,17 +104,17 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
     assert_ok(deployer("keys", users=users))
     assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-first-key-0001"
     assert in_container(lab_vm, site, "bob", "printenv ANTHROPIC_API_KEY", check=False).stdout.strip() == ""
-    for where in (f"cat {site.quadlet_dir}/*.container",
-                  site.as_account("podman inspect code-server-alice"),
+    for where in (f"cat {layout.quadlet_dir(site)}/*.container",
+                  layout.as_account(site, "podman inspect code-server-alice"),
                   "journalctl --no-pager -o verbose", "ps auxww"):
         # [s]: the grep must not find its own command line in `ps`.
         count = sh(f"{where} | grep -c '[s]k-lab-first-key' || true").strip()
         assert count == "0", f"key leaked into: {where}"
-    assert sh(f"stat -c '%U %a' {site.secrets_dir}/ai-anthropic-api-key").strip() == "root 600"
+    assert sh(f"stat -c '%U %a' {layout.SECRETS_DIR}/ai-anthropic-api-key").strip() == "root 600"
     # Nor does a password hash reach the journal.
     alice = site.users[0]
     hash_in_journal = sh("journalctl --no-pager -o verbose | grep -cF --"
-                                 f" \"$(cat {site.secrets_dir}/{alice.password_secret})\" || true")
+                                 f" \"$(cat {layout.SECRETS_DIR}/{layout.password_secret(alice)})\" || true")
     assert hash_in_journal.strip() == "0"
 
     alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
@@ -128,7 +129,7 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
 
 def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer, site):
     alice = site.users[0]
-    marker = f"{site.workspace_dir(alice)}/survivor.txt"
+    marker = f"{layout.workspace_dir(site, alice)}/survivor.txt"
     in_container(lab_vm, site, "alice", "echo still-here > /home/coder/project/survivor.txt")
 
     def survived(step: str):
@@ -138,14 +139,14 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
 
     # A crash: quadlet containers run with --rm, so "restart" is systemd's Restart=on-failure
     # bringing a killed container back (`podman restart` would leave the unit stopped).
-    sh(site.as_account(f"podman kill {alice.container}"))
+    sh(layout.as_account(site, f"podman kill {layout.container(alice)}"))
     time.sleep(10)
     wait_serving(lab_vm, site)
     survived("container restart after a crash")
 
-    old_id = sh(site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
-    sh(site.as_account(f"systemctl --user restart {alice.unit}"))
-    new_id = sh(site.as_account(f"podman inspect --format '{{{{.Id}}}}' {alice.container}"))
+    old_id = sh(layout.as_account(site, f"podman inspect --format '{{{{.Id}}}}' {layout.container(alice)}"))
+    sh(layout.as_account(site, f"systemctl --user restart {layout.unit(alice)}"))
+    new_id = sh(layout.as_account(site, f"podman inspect --format '{{{{.Id}}}}' {layout.container(alice)}"))
     assert old_id != new_id, "systemctl restart did not recreate the container"
     wait_serving(lab_vm, site)
     survived("container recreate")
@@ -159,7 +160,7 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
     assert any("Build localhost/vscode-workspace" in name for name in result.changed)
     survived("image rebuild")
     assert "no shared AI provider key found" in result.output
-    assert "ai-anthropic-api-key" not in sh(site.as_account("podman secret ls"))
+    assert "ai-anthropic-api-key" not in sh(layout.as_account(site, "podman secret ls"))
     env = in_container(lab_vm, site, "alice", "env").stdout
     assert "ANTHROPIC_API_KEY" not in env and "PATH=" in env
     listed = in_container(lab_vm, site, "alice", "code-server --list-extensions --show-versions").stdout
@@ -173,9 +174,9 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
 
 def wait_until_active(lab_vm, site, timeout: float = 600):
     deadline = time.monotonic() + timeout
-    units = " ".join(u.unit for u in site.users)
+    units = " ".join(layout.unit(u) for u in site.users)
     while time.monotonic() < deadline:
-        states = lab_vm.ssh(site.as_account(f"systemctl --user is-active {units}"), check=False).stdout
+        states = lab_vm.ssh(layout.as_account(site, f"systemctl --user is-active {units}"), check=False).stdout
         if states.split() == ["active"] * len(site.users):
             return
         time.sleep(5)
@@ -184,8 +185,8 @@ def wait_until_active(lab_vm, site, timeout: float = 600):
 
 def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
     alice, bob = site.users
-    bob_started = started_at(lab_vm, site, bob.container)
-    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {alice.container}")).strip()
+    bob_started = started_at(lab_vm, site, layout.container(bob))
+    pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {layout.container(alice)}")).strip()
     cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
     kills_before = int(re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1))
     # Above the soft limit (memory.high) the kernel throttles the hog so hard, with no swap to
@@ -202,16 +203,16 @@ def test_hard_memory_limit_oom_kills_inside_that_container_only(lab_vm, site):
     events = sh(f"cat {cgroup}/memory.events")
     assert int(re.search(r"oom_kill (\d+)", events).group(1)) > kills_before
     # The container itself, the other user and the host keep serving.
-    assert sh(site.as_account(f"podman inspect --format '{{{{.State.Status}}}}' {alice.container}")).strip() == "running"
-    assert started_at(lab_vm, site, bob.container) == bob_started
+    assert sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Status}}}}' {layout.container(alice)}")).strip() == "running"
+    assert started_at(lab_vm, site, layout.container(bob)) == bob_started
     for user in site.users:
-        code = https_status(site.hostname(user))
+        code = https_status(layout.hostname(site, user))
         assert code == "200", f"{user.name} not serving after the OOM kill: {code}"
 
 
 def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     bob = site.users[1]
-    pid = sh(site.as_account(f"podman inspect --format '{{{{.State.Pid}}}}' {bob.container}")).strip()
+    pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {layout.container(bob)}")).strip()
     cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
     assert sh(f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
     # The emulated VM often cannot give one container more than 1.5 cores at all, so the
@@ -220,7 +221,7 @@ def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     sh(f"echo '30000 100000' > {cgroup}/cpu.max")
     try:
         # Three spinning processes for 12 s; one ssh session measures while they run.
-        spin = site.as_account(f"podman exec {bob.container} sh -c 'for i in 1 2 3; do"
+        spin = layout.as_account(site, f"podman exec {layout.container(bob)} sh -c 'for i in 1 2 3; do"
                                " timeout 12 sh -c \"while :; do :; done\" & done; wait'")
         out = sh(f"({spin}) >/dev/null 2>&1 & sleep 3; echo now $(date +%s.%N);"
                          f" cat {cgroup}/cpu.stat; echo ---; sleep 6; echo now $(date +%s.%N);"

@@ -12,7 +12,9 @@ import time
 import pytest
 
 from lab import fixtures, vm
-from operations.layout import NGINX_ENABLED as ENABLED, RENEW_UNIT, TLS_SNIPPET
+from operations import layout
+from operations.layout import NGINX_ENABLED as ENABLED
+from operations.layout import RENEW_UNIT, TLS_SNIPPET
 from tests.lab.helpers import assert_ok, sh
 from tools.site import s_client
 
@@ -38,7 +40,7 @@ def test_brought_certificate_is_served(site, deployer):
         f"tls_certificate = '{BYO}/cert.pem'\ntls_certificate_key = '{BYO}/key.pem'\n"))
     assert_ok(result)
     assert all("Obtain" not in name for name in result.changed), result.changed
-    alice = site.hostname(site.users[0])
+    alice = layout.hostname(site, site.users[0])
     out = vm.ssh(shlex.join(s_client(alice, f"{BYO}/ca.pem")) + " </dev/null 2>&1", check=False)
     assert out.returncode == 0 and "Brought Own Test CA" in out.stdout, out.stdout[-2000:]
     assert f"ssl_certificate {BYO}/cert.pem;" in sh(f"cat {TLS_SNIPPET}")

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from operations import layout
 from operations.model import ConfigError, Site, format_size, load, parse_size
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$ba314BYZ9zZwoyJhvPHIfg$cYYJBOulfMs/cMW/xNlaCUoC4LYxaCja532AAQkf/co"
@@ -40,7 +41,7 @@ def test_good_data_loads_with_seed_defaults():
     assert alice.limits.cpus == 1.5
     assert alice.limits.cpu_quota == 150000
     assert site.workspace_base == "/var/lib/vscode"
-    assert site.workspace_dir(alice) == "/var/lib/vscode/alice/workspace"
+    assert layout.workspace_dir(site, alice) == "/var/lib/vscode/alice/workspace"
     assert site.image_base == "docker.io/codercom/code-server:4.139.1"
 
 
@@ -148,20 +149,20 @@ def test_tls_defaults_follow_the_seed():
     assert site.acme_dns_provider == "vultr"
     assert site.acme_dns_credentials == ("VULTR_API_KEY",)
     assert site.certificate_names == ("*.code.example.com", "code.example.com")
-    assert site.certificate_file == "/var/lib/vscode-acme/certificates/_.code.example.com.crt"
+    assert layout.certificate_file(site) == "/var/lib/vscode-acme/certificates/_.code.example.com.crt"
 
 
 def test_other_modes_need_no_acme_keys():
     brought = load(with_changes(acme_email=None, tls_mode="certificate",
                                 tls_certificate="/etc/ssl/c.pem",
                                 tls_certificate_key="/etc/ssl/private/k.pem"))
-    assert brought.certificate_file == "/etc/ssl/c.pem" and brought.uses_proxy
+    assert layout.certificate_file(brought) == "/etc/ssl/c.pem" and brought.uses_proxy
     tunnel = load(with_changes(acme_email=None, tls_mode="tunnel"))
     assert not tunnel.uses_proxy
 
 
 def test_missing_dns_credential_names_the_variable(tmp_path):
-    from operations.secrets import read_dns_credentials
+    from operations.provided import read_dns_credentials
 
     site = load(GOOD)
     env = {"VSCODE_SECRETS_FILE": str(tmp_path / "none.env")}

@@ -7,8 +7,15 @@ import re
 import runpy
 
 from lab import base_image, fixtures
-from operations.model import (PRODUCTION_BASE_IMAGE, REPO, SEED_LIMITS, SITE_KEYS, USER_KEYS, Site,
-                              format_size)
+from operations.model import (
+    PRODUCTION_BASE_IMAGE,
+    REPO,
+    SEED_LIMITS,
+    SITE_KEYS,
+    USER_KEYS,
+    Site,
+    format_size,
+)
 
 DOCKERFILE = (REPO / "files/Dockerfile").read_text()
 LAB_DATA = runpy.run_path(str(REPO / "group_data/lab.py"))

@@ -7,10 +7,20 @@ import subprocess
 
 import pytest
 
-from operations.model import load
+from operations import layout
 from operations.layout import TLS_SNIPPET
-from tests.render import (boot_script, boot_unit, catchall, cert_script, landing, quadlet,
-                          renew_unit, tls_snippet, vhost)
+from operations.model import load
+from tests.render import (
+    boot_script,
+    boot_unit,
+    catchall,
+    cert_script,
+    landing,
+    quadlet,
+    renew_unit,
+    tls_snippet,
+    vhost,
+)
 from tests.unit.test_model import with_changes
 
 
@@ -43,14 +53,10 @@ def test_quadlet_has_limits_mounts_and_loopback_port(site):
     assert "--memory=3G" in quadlet(site, alice)
 
 
-def test_boot_starter_finds_every_users_unit_and_port(site, tmp_path):
-    """Run the real boot script in a sandbox: the rendered quadlets in its folder, and
-    `systemctl` and `curl` on PATH that only log what they were asked."""
-    quadlets = tmp_path / "quadlets"
-    quadlets.mkdir()
-    for user in site.users:
-        (quadlets / user.quadlet_file).write_text(quadlet(site, user))
-    script = boot_script(site).replace(site.quadlet_dir, str(quadlets))
+def test_boot_starter_starts_every_users_unit_and_waits_on_its_port(site, tmp_path):
+    """Run the real boot script in a sandbox, with `systemctl` and `curl` on PATH that only
+    log what they were asked."""
+    script = boot_script(site)
     (tmp_path / "start").write_text(script)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -61,8 +67,8 @@ def test_boot_starter_finds_every_users_unit_and_port(site, tmp_path):
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30)
     assert run.returncode == 0, run.stderr
     expected = []
-    for user in sorted(site.users, key=lambda u: u.quadlet_file):
-        expected += [f"systemctl --user start {user.unit}",
+    for user in site.users:
+        expected += [f"systemctl --user start {layout.unit(user)}",
                      f"curl -fsS -o /dev/null http://127.0.0.1:{user.port}/healthz"]
     assert (tmp_path / "calls").read_text().splitlines() == expected
     unit = lines(boot_unit(site))
@@ -107,7 +113,7 @@ def test_tls_follows_mozilla_intermediate_with_hsts(site):
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
     assert not any("ssl_stapling" in line for line in conf)
     assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in conf
-    assert f"ssl_certificate {site.certificate_file};" in conf
+    assert f"ssl_certificate {layout.certificate_file(site)};" in conf
     ciphers = next(line for line in conf if line.startswith("ssl_ciphers"))
     assert all(c.startswith("ECDHE-") for c in ciphers.split()[1].rstrip(";").split(":"))
 
@@ -141,11 +147,11 @@ def test_rendered_config_passes_real_nginx_t(tmp_path, site):
                     f"/CN=*.{site.domain}", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     snippet = tmp_path / "vscode-tls.conf"
-    snippet.write_text(tls_snippet(site).replace(site.certificate_file, str(cert))
-                       .replace(site.certificate_key_file, str(key)))
+    snippet.write_text(tls_snippet(site).replace(layout.certificate_file(site), str(cert))
+                       .replace(layout.certificate_key_file(site), str(key)))
     (sites / "vscode-catchall.conf").write_text(catchall(site).replace(TLS_SNIPPET, str(snippet)))
     for user in site.users:
-        (sites / user.vhost_file).write_text(vhost(site, user).replace(TLS_SNIPPET, str(snippet)))
+        (sites / layout.vhost_file(user)).write_text(vhost(site, user).replace(TLS_SNIPPET, str(snippet)))
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
         "events {}\n"
