@@ -71,3 +71,12 @@ def s_client(hostname: str, ca_file: str | None = None, connect: str = "127.0.0.
     ca = ["-CAfile", ca_file] if ca_file else ["-CApath", "/etc/ssl/certs"]
     return ["openssl", "s_client", "-connect", connect, "-servername", hostname,
             "-verify_hostname", hostname, "-verify_return_error", *ca, *options]
+
+
+def protocol_options(protocol: str) -> list[str]:
+    """s_client options that offer exactly `protocol` (-tls1 ... -tls1_3). OpenSSL 3 refuses
+    TLS 1.0 and 1.1 by itself at its default security level, so for them the client lowers
+    its own level: a refusal then comes from the server, not from the client."""
+    if protocol in ("-tls1", "-tls1_1"):
+        return [protocol, "-cipher", "ALL:@SECLEVEL=0"]
+    return [protocol]

@@ -12,7 +12,7 @@ from operations.layout import NGINX_AVAILABLE as AVAILABLE
 from operations.layout import NGINX_ENABLED as ENABLED
 from operations.model import CODER_UID
 from operations.packages import packages_for
-from tools.site import curl_https, s_client
+from tools.site import curl_https, protocol_options, s_client
 
 
 @pytest.mark.site_wide
@@ -182,7 +182,8 @@ def test_certificate_chain_verifies_for_every_user(host, site, tls_ca, proxied):
 @pytest.mark.parametrize("protocol,offered", [("-tls1_3", True), ("-tls1_2", True),
                                               ("-tls1_1", False), ("-tls1", False)])
 def test_tls_protocols(host, site, tls_ca, proxied, protocol, offered):
-    result = _tls_handshake(host, tls_ca, layout.hostname(site, site.users[0]), protocol)
+    result = _tls_handshake(host, tls_ca, layout.hostname(site, site.users[0]),
+                            *protocol_options(protocol))
     assert (result.rc == 0) == offered, result.stdout[-2000:]
 
 

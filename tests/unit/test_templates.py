@@ -149,7 +149,7 @@ def test_rendered_config_passes_real_nginx_t(tmp_path, site):
     snippet = tmp_path / "vscode-tls.conf"
     snippet.write_text(tls_snippet(site).replace(layout.certificate_file(site), str(cert))
                        .replace(layout.certificate_key_file(site), str(key)))
-    (sites / "vscode-catchall.conf").write_text(catchall(site).replace(TLS_SNIPPET, str(snippet)))
+    (sites / layout.CATCHALL).write_text(catchall(site).replace(TLS_SNIPPET, str(snippet)))
     for user in site.users:
         (sites / layout.vhost_file(user)).write_text(vhost(site, user).replace(TLS_SNIPPET, str(snippet)))
     (tmp_path / "nginx.conf").write_text(
