@@ -38,3 +38,12 @@ def started_at(lab_vm, site, container: str) -> str:
 
 def assert_ok(result):
     assert result.returncode == 0, f"deploy failed ({result.returncode}):\n{result.output[-6000:]}"
+
+
+def occurrences(source: str, pattern: str, fixed: bool = False) -> int:
+    """Lines of the output of `source` (a command in the VM) that match `pattern` (a grep
+    regex, or a fixed string). A failing `source` raises, instead of reading as zero."""
+    grep = "grep -cF" if fixed else "grep -c"
+    out = vm.ssh(f"{{ {source}; }} > /tmp/occurrences.out || exit 97;"
+                 f" {grep} -- {pattern} /tmp/occurrences.out; [ $? -le 1 ]").stdout
+    return int(out.strip())
