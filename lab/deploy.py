@@ -60,8 +60,8 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     for extra in group_data or []:
         cmd += ["--group-data", str(extra)]
     start = time.monotonic()
-    # stdout (the JSON report, and with --debug the commands' output) goes to a file: a pipe
-    # read only at the end would fill up and block pyinfra.
+    # stdout (the JSON report, written at the end) goes to a file: a pipe read only after
+    # stderr closes would block pyinfra once the report outgrew the pipe's buffer.
     stdout_file = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout_file, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -82,7 +82,9 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     output = "".join(lines)
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"$ {' '.join(cmd)}\n{output}\n--- json ---\n{stdout}")
+        started = "".join(f"{t:8.1f}  {name}\n" for t, name in steps)
+        log.write_text(f"$ {' '.join(cmd)}\n{output}\n--- json ---\n{stdout}\n"
+                       f"--- seconds into the run when each operation started ---\n{started}")
     try:
         report = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
