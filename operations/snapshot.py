@@ -84,6 +84,10 @@ class Snapshot:
         return self.units.get(unit, ("", ""))[1] == "enabled"
 
 
+# find's %y: what a path is.
+KINDS = {"f": "file", "d": "dir", "l": "link"}
+
+
 class SnapshotFact(FactBase[Snapshot]):
     """Everything the deploy manages on the host, in one command (see the module doc)."""
 
@@ -103,24 +107,26 @@ class SnapshotFact(FactBase[Snapshot]):
             *(f"getent group {q(g)} | awk -F: '{{print \"group\\t\" $1 \"\\t\" $3}}'" for g in groups),
             *(f"grep -x '{account}:[0-9]*:[0-9]*' {f} | sed 's|^|subid\\t{f}\\t|'"
               for f in ("/etc/subuid", "/etc/subgid")),
-            "for p in " + " ".join(map(q, paths)) + "; do"
-            " if [ -L \"$p\" ]; then printf 'link\\t%s\\t%s\\n' \"$p\" \"$(readlink \"$p\")\";"
-            " elif [ -f \"$p\" ]; then printf 'file\\t%s\\t%s\\t%s\\n' \"$p\""
-            " \"$(stat -c '%a\t%U\t%G' \"$p\")\" \"$(sha256sum < \"$p\" | cut -c1-64)\";"
-            " elif [ -d \"$p\" ]; then printf 'dir\\t%s\\t%s\\n' \"$p\" \"$(stat -c '%a\t%U\t%G' \"$p\")\";"
-            " fi; done",
+            # Two processes for every path: a slow host pays per process, not per byte.
+            f"find {' '.join(map(q, paths))} -maxdepth 0"
+            " -printf 'path\\t%p\\t%y\\t%m\\t%u\\t%g\\t%l\\n'",
+            f"sha256sum -- {' '.join(map(q, paths))} | sed 's/^\\([0-9a-f]*\\)  /sha\\t\\1\\t/'",
             *(f"(cd {q(d)} && ls -1d {pattern}) | sed 's|^|ls\\t{d}\\t{pattern}\\t|'"
               for d, pattern in listings),
             "systemctl show -p Id,ActiveState,UnitFileState " + " ".join(map(q, units))
             + " | awk -F= '/^Id=/{id=$2} /^ActiveState=/{a=$2}"
             " /^UnitFileState=/{e=$2} /^$/{print \"unit\\t\" id \"\\t\" a \"\\t\" e; id=\"\"}"
             " END{if (id != \"\") print \"unit\\t\" id \"\\t\" a \"\\t\" e}'",
+            # The account's podman and user manager, queried side by side (each podman
+            # process takes seconds on a slow host).
             f"if id -u {q(account)} >/dev/null && [ -S /run/user/$(id -u {q(account)})/bus ]; then"
-            " echo ready;"
-            f" {as_account} podman images --format 'image\t{{{{.Repository}}}}:{{{{.Tag}}}}';"
-            f" {as_account} podman secret ls --format 'secret\t{{{{.Name}}}}';"
+            " echo ready; t=$(mktemp -d);"
+            f" {as_account} podman images --format 'image\t{{{{.Repository}}}}:{{{{.Tag}}}}'"
+            " > $t/images &"
+            f" {as_account} podman secret ls --format 'secret\t{{{{.Name}}}}' > $t/secrets &"
             f" {as_account} systemctl --user list-units --all --plain --no-legend 'code-server-*'"
-            " | awk '{print \"uunit\\t\" $1 \"\\t\" $3}'; fi",
+            " | awk '{print \"uunit\\t\" $1 \"\\t\" $3}' > $t/units &"
+            " wait; cat $t/images $t/secrets $t/units; rm -r $t; fi",
             f"openssl x509 -noout -ext subjectAltName -in {q(certificate)}"
             " | tr ',' '\\n' | sed -n 's/^ *DNS:/cert\\t/p'",
             "true",
@@ -129,6 +135,7 @@ class SnapshotFact(FactBase[Snapshot]):
 
     def process(self, output: list[str]) -> Snapshot:
         snap = Snapshot()
+        hashes: dict[str, str] = {}
         for line in output:
             tag, *f = line.rstrip("\n").split("\t")
             if tag == "os" and len(f) == 3:
@@ -146,12 +153,10 @@ class SnapshotFact(FactBase[Snapshot]):
                 snap.groups[f[0]] = int(f[1])
             elif tag == "subid" and len(f) == 2:
                 snap.subids.setdefault(f[0], set()).add(f[1])
-            elif tag == "link" and len(f) == 2:
-                snap.paths[f[0]] = PathState("link", target=f[1])
-            elif tag == "file" and len(f) == 5:
-                snap.paths[f[0]] = PathState("file", f[1], f[2], f[3], sha256=f[4])
-            elif tag == "dir" and len(f) == 4:
-                snap.paths[f[0]] = PathState("dir", f[1], f[2], f[3])
+            elif tag == "path" and len(f) == 6 and f[1] in KINDS:
+                snap.paths[f[0]] = PathState(KINDS[f[1]], f[2], f[3], f[4], target=f[5])
+            elif tag == "sha" and len(f) == 2:
+                hashes[f[1]] = f[0]
             elif tag == "ls" and len(f) == 3:
                 snap.listings.setdefault((f[0], f[1]), []).append(f[2])
             elif tag == "unit" and len(f) == 3 and f[0]:
@@ -167,6 +172,10 @@ class SnapshotFact(FactBase[Snapshot]):
             elif tag == "cert" and f:
                 snap.certificate_names.append(f[0].strip())
         snap.certificate_names.sort()
+        for path, state in snap.paths.items():
+            if state.kind == "file":
+                snap.paths[path] = PathState("file", state.mode, state.user, state.group,
+                                             sha256=hashes.get(path, ""))
         return snap
 
     @staticmethod

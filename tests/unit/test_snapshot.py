@@ -1,0 +1,63 @@
+"""The one-command snapshot, run for real on this machine against a folder of its own: what
+it reads, and the comparisons that decide whether an operation is emitted at all."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import pytest
+
+from operations.snapshot import SnapshotFact
+
+
+@pytest.fixture
+def snap(tmp_path):
+    (tmp_path / "file").write_text("content\n")
+    (tmp_path / "file").chmod(0o640)
+    (tmp_path / "dir").mkdir(mode=0o750)
+    (tmp_path / "dir").chmod(0o750)
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    (tmp_path / "list").mkdir()
+    for name in ("vscode-a.conf", "vscode-b.conf", "other.conf"):
+        (tmp_path / "list" / name).write_text("x")
+    fact = SnapshotFact()
+    command = fact.command(
+        paths=[str(tmp_path / n) for n in ("file", "dir", "link", "missing")],
+        listings=[(str(tmp_path / "list"), "vscode-*.conf"), (str(tmp_path / "nowhere"), "*")],
+        units=["no-such-unit.service"], packages=["coreutils", "no-such-package"],
+        account="no-such-account-here", groups=["root"], as_account="false",
+        certificate=str(tmp_path / "missing.pem"))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    return fact.process(out.stdout.splitlines())
+
+
+def test_reads_paths_listings_packages_and_accounts(snap, tmp_path):
+    me = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    assert snap.file_is(str(tmp_path / "file"), b"content\n", "640", me, group)
+    assert snap.paths[str(tmp_path / "file")].sha256 == hashlib.sha256(b"content\n").hexdigest()
+    assert snap.dir_is(str(tmp_path / "dir"), "750", me, group)
+    assert snap.link_is(str(tmp_path / "link"), str(tmp_path / "file"))
+    assert not snap.exists(str(tmp_path / "missing"))
+    assert sorted(snap.listing(str(tmp_path / "list"), "vscode-*.conf")) == [
+        "vscode-a.conf", "vscode-b.conf"]
+    assert snap.listing(str(tmp_path / "nowhere"), "*") == []
+    assert "coreutils" in snap.packages and "no-such-package" not in snap.packages
+    assert snap.passwd["root"]["uid"] == 0 and snap.groups == {"root": 0}
+    assert snap.os_id and not snap.account_ready and snap.certificate_names == []
+
+
+def test_any_difference_means_an_operation(snap, tmp_path):
+    """Each comparison fails for content, mode, owner and kind: then the operation runs."""
+    me = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    path = str(tmp_path / "file")
+    assert not snap.file_is(path, b"other\n", "640", me, group)
+    assert not snap.file_is(path, b"content\n", "644", me, group)
+    assert not snap.file_is(path, b"content\n", "640", "nobody", group)
+    assert not snap.file_is(str(tmp_path / "dir"), b"", "750", me, group)
+    assert not snap.dir_is(str(tmp_path / "dir"), "755", me, group)
+    assert not snap.link_is(str(tmp_path / "link"), "/elsewhere")
+    assert not snap.file_is(str(tmp_path / "missing"), b"", "644")
+    assert not snap.unit_running("no-such-unit.service")
