@@ -86,7 +86,7 @@ def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site)
     result = deployer("remove-carol-restore-bob")
     assert_ok(result)
     assert "code-server-carol" not in sh(layout.as_account(site, "podman ps -a --format '{{.Names}}'"))
-    assert lab_vm.ssh(f"test -e {layout.quadlet_dir(site)}/code-server-layout.container(carol)", check=False).returncode == 1
+    assert lab_vm.ssh(f"test -e {layout.quadlet_dir(site)}/code-server-carol.container", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-enabled/vscode-carol.conf", check=False).returncode == 1
     assert lab_vm.ssh("test -e /etc/nginx/sites-available/vscode-carol.conf", check=False).returncode == 1
     assert "code-server-carol-password" not in sh(layout.as_account(site, "podman secret ls"))
