@@ -17,7 +17,7 @@ from pyinfra.operations import files, systemd
 
 from operations.snapshot import Snapshot
 
-UNCHANGED = SimpleNamespace(will_change=False, changed=False)
+UNCHANGED = SimpleNamespace(will_change=False)
 
 
 def render(src: str, **values) -> str:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
 from operations import layout
-from operations.facts import Platform, version_of
 from operations.model import MIN_PODMAN, Site
 from operations.snapshot import Snapshot
+
+
+@dataclass
+class Platform:
+    os_id: str = ""
+    os_version: str = ""
+    os_name: str = ""
+    podman_installed: tuple[int, ...] | None = None
+    podman_candidate: tuple[int, ...] | None = None
+
+
+def version_of(text: str) -> tuple[int, ...] | None:
+    """'podman version 5.4.2' or '5.4.2+ds1-2' -> (5, 4, 2); None without a version."""
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
 
 # Releases whose packaged podman has quadlet and the features we rely on.
 SUPPORTED = {"debian": 13, "ubuntu": 24}

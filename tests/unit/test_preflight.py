@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from operations.facts import Platform, PlatformFact
 from operations.model import REPO, load
-from operations.preflight import account_problems, problems
+from operations.preflight import Platform, account_problems, problems, version_of
 from tests.unit.test_model import GOOD
 
 OS_RELEASE = {
@@ -23,10 +22,8 @@ OS_RELEASE = {
 
 def platform(os: str, installed: str = "", candidate: str = "") -> Platform:
     os_id, version, name = OS_RELEASE[os]
-    return PlatformFact().process([
-        f"os_id={os_id}", f"os_version={version}", f"os_name={name}",
-        f"podman_installed={installed}", f"podman_candidate={candidate}",
-    ])
+    return Platform(os_id=os_id, os_version=version, os_name=name,
+                    podman_installed=version_of(installed), podman_candidate=version_of(candidate))
 
 
 @pytest.mark.parametrize("case", [
