@@ -42,7 +42,7 @@ def account(site: Site, snap: Snapshot) -> None:
                    line=f"^{name}:{site.subid_start}:{site.subid_count}$")
 
     # Linger starts the user manager at boot, so the containers come back without a login.
-    if not snap.exists(f"/var/lib/systemd/linger/{name}"):
+    if not snap.exists(layout.linger_file(site)):
         server.shell(name=f"Enable linger for {name}", commands=[f"loginctl enable-linger {name}"])
     started = ensure.service(snap, f"User manager of {name}", f"user@{uid}.service",
                              running=True)

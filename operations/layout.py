@@ -13,8 +13,6 @@ deploy reads them all in one command (operations/snapshot.py).
 
 from __future__ import annotations
 
-import re
-
 from operations.model import USER_NAME_RE, Site, User, ai_secret
 
 # -- per person ------------------------------------------------------------------------
@@ -176,7 +174,6 @@ def certificate_key_file(site: Site) -> str:
 # Every fixed name above that lives in a folder persons' names also live in, for the proof
 # that no person can collide with one (tests/unit/test_layout.py).
 FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer")
-NAME_RE = re.compile(r"^[a-z0-9_.-]+$")
 
 
 def snapshot_args(site: Site, packages: list[str], image_context: list[str],

@@ -27,7 +27,7 @@ from pyinfra.api import FactBase
 @dataclass(frozen=True)
 class PathState:
     kind: str  # "file", "dir" or "link"
-    mode: str = ""  # octal, as stat prints it ("644")
+    mode: str = ""  # octal, as find -printf %m prints it ("644")
     user: str = ""
     group: str = ""
     sha256: str = ""  # files only
