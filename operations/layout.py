@@ -142,6 +142,8 @@ BOOT_SCRIPT = "/usr/local/sbin/vscode-workspaces-start"
 # -- nginx ---------------------------------------------------------------------------------
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
+# Where a site on the host may declare a default server (nginx.conf includes these).
+NGINX_CONFIGS = ("/etc/nginx/nginx.conf", "/etc/nginx/conf.d/*.conf", f"{NGINX_ENABLED}/*")
 CATCHALL = "vscode_catchall.conf"  # `_`: no person's vhost can be called this
 TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
 LANDING_ROOT = "/var/www/vscode-landing"
@@ -210,4 +212,5 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "groups": [site.service_account],
         "as_account": as_account(site, ""),
         "certificate": certificate_file(site),
+        "nginx_configs": list(NGINX_CONFIGS),
     }

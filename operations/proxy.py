@@ -1,11 +1,16 @@
-"""nginx: one HTTPS vhost per user, a catch-all that redirects HTTP and shows a 404 landing
-page, and a reload (never a restart) only after `nginx -t`.
+"""nginx: one HTTPS vhost per user; a catch-all that redirects HTTP, shows a 404 landing page
+for names under the domain without a workspace, limits login attempts per client address and,
+unless another site on the host already does, answers names that are not ours and the bare
+address (TLS handshake refused, 404 on plain HTTP); a reload (never a restart) only after
+`nginx -t`.
 
 Only files named vscode-*.conf (and snippets/vscode-tls.conf) are ours; every other site on
 the host is left untouched. In the tunnel mode our sites are removed and nothing else is done.
 """
 
 from __future__ import annotations
+
+from fnmatch import fnmatch
 
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
@@ -20,13 +25,51 @@ from operations.snapshot import Snapshot
 TEMPLATES = REPO / "templates"
 
 
+# Login attempts (POST /login) per client address: a burst for typos, then one a minute.
+# code-server's own limiter is one per workspace (2 a minute, plus 12 an hour) and is
+# checked before the password; one address stays below it, so a stranger's failures never
+# use up the person's own tries.
+LOGIN_RATE = {"rate": "1r/m", "burst": 5}
+
+# Our listen sockets, and how nginx spells them in `listen` (normalized by _socket).
+HTTP_SOCKETS = {("*", "80"): "80", ("[::]", "80"): "[::]:80"}
+TLS_SOCKETS = {("*", "443"): "443", ("[::]", "443"): "[::]:443"}
+
+
+def _socket(listen: str) -> tuple[str, str] | None:
+    """The (address, port) of a `listen` argument: '443 ssl' -> ('*', '443'),
+    '[::]:80 default_server' -> ('[::]', '80'), '10.0.0.1' -> ('10.0.0.1', '80')."""
+    first = listen.split()[0] if listen.split() else ""
+    if first.startswith("unix:"):
+        return None
+    if first.isdigit():
+        return ("*", first)
+    if first.startswith("["):
+        address, _, port = first.partition("]")
+        return (address + "]", port.lstrip(":") or "80")
+    address, _, port = first.rpartition(":") if ":" in first else (first, "", "80")
+    return ("*" if address in ("*", "0.0.0.0") else address, port)
+
+
+def free_defaults(snap: Snapshot) -> set[tuple[str, str]]:
+    """Our sockets on which no other site declares a default server: there ours answers
+    names that are not ours and the bare address. Another site's default stays in charge."""
+    ours = {f"{ENABLED}/{CATCHALL}"}
+    theirs = {_socket(listen) for path, listen in snap.nginx_defaults
+              if path not in ours and not fnmatch(path, f"{ENABLED}/{VHOST_GLOB}")}
+    return (set(HTTP_SOCKETS) | set(TLS_SOCKETS)) - theirs
+
+
 def vhost_values(site: Site, user: User) -> dict:
     return {"person": user.name, "hostname": layout.hostname(site, user), "port": user.port,
-            "tls_snippet": TLS_SNIPPET}
+            "tls_snippet": TLS_SNIPPET, "login_burst": LOGIN_RATE["burst"]}
 
 
-def catchall_values(site: Site) -> dict:
-    return {"domain": site.domain, "landing_root": LANDING_ROOT, "tls_snippet": TLS_SNIPPET}
+def catchall_values(site: Site, defaults: set[tuple[str, str]]) -> dict:
+    return {"domain": site.domain, "landing_root": LANDING_ROOT, "tls_snippet": TLS_SNIPPET,
+            "http_defaults": [v for k, v in HTTP_SOCKETS.items() if k in defaults],
+            "tls_defaults": [v for k, v in TLS_SOCKETS.items() if k in defaults],
+            "login_rate": LOGIN_RATE}
 
 
 def tls_values(site: Site) -> dict:
@@ -57,7 +100,7 @@ def proxy(site: Site, snap: Snapshot, certificate_changed: bool = False) -> None
                             str(TEMPLATES / "etc/nginx/snippets/vscode-tls.conf.j2"),
                             TLS_SNIPPET, **tls_values(site)),
             *_site(snap, CATCHALL, "etc/nginx/sites-available/vscode-catchall.conf.j2",
-                   **catchall_values(site)),
+                   **catchall_values(site, free_defaults(snap))),
         ]
         for user in site.users:
             ops += _site(snap, layout.vhost_file(user), "etc/nginx/sites-available/vscode-user.conf.j2",

@@ -53,6 +53,8 @@ class Snapshot:
     secrets: set[str] = field(default_factory=set)
     user_units: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState
     certificate_names: list[str] = field(default_factory=list)
+    # nginx `listen` arguments with default_server: (file, "443 ssl default_server")
+    nginx_defaults: list[tuple[str, str]] = field(default_factory=list)
 
     # -- comparisons the operations use ---------------------------------------------------
     def file_is(self, path: str, content: bytes, mode: str, user: str = "root",
@@ -93,7 +95,7 @@ class SnapshotFact(FactBase[Snapshot]):
 
     def command(self, paths: Iterable[str], listings: Iterable[tuple[str, str]],
                 units: Iterable[str], packages: Iterable[str], account: str, groups: Iterable[str],
-                as_account: str, certificate: str) -> str:
+                as_account: str, certificate: str, nginx_configs: Iterable[str] = ()) -> str:
         q = shlex.quote
         parts = [
             "exec 2>/dev/null",
@@ -127,6 +129,11 @@ class SnapshotFact(FactBase[Snapshot]):
             f" {as_account} systemctl --user list-units --all --plain --no-legend 'code-server-*'"
             " | awk '{print \"uunit\\t\" $1 \"\\t\" $3}' > $t/units &"
             " wait; cat $t/images $t/secrets $t/units; rm -r $t; fi",
+            # Servers nginx answers unknown names with: `listen ... default_server` anywhere
+            # in its configuration (globs, unquoted: they are the layout's constants).
+            *([f"grep -HE '^[[:space:]]*listen[[:space:]][^;#]*default_server' {' '.join(nginx_configs)}"
+               " | sed -nE 's/^([^:]*):[[:space:]]*listen[[:space:]]+([^;]*);.*/default\\t\\1\\t\\2/p'"]
+              if nginx_configs else []),
             f"openssl x509 -noout -ext subjectAltName -in {q(certificate)}"
             " | tr ',' '\\n' | sed -n 's/^ *DNS:/cert\\t/p'",
             "true",
@@ -169,6 +176,8 @@ class SnapshotFact(FactBase[Snapshot]):
                 snap.secrets.add(f[0])
             elif tag == "uunit" and len(f) == 2:
                 snap.user_units[f[0]] = f[1]
+            elif tag == "default" and len(f) == 2:
+                snap.nginx_defaults.append((f[0], f[1]))
             elif tag == "cert" and f:
                 snap.certificate_names.append(f[0].strip())
         snap.certificate_names.sort()

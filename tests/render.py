@@ -8,7 +8,7 @@ from operations.boot import boot_script_values, boot_unit_values
 from operations.containers import QUADLET_TEMPLATE, unit_values
 from operations.layout import BOOT_UNIT, RENEW_UNIT
 from operations.model import REPO, Site
-from operations.proxy import catchall_values, tls_values, vhost_values
+from operations.proxy import HTTP_SOCKETS, TLS_SOCKETS, catchall_values, tls_values, vhost_values
 from operations.tls import script_values, timer_values
 
 
@@ -26,8 +26,12 @@ def vhost(site: Site, user) -> str:
     return render("etc/nginx/sites-available/vscode-user.conf.j2", **vhost_values(site, user))
 
 
-def catchall(site: Site) -> str:
-    return render("etc/nginx/sites-available/vscode-catchall.conf.j2", **catchall_values(site))
+def catchall(site: Site, defaults=None) -> str:
+    """defaults: the sockets free for our default servers (default: all of them)."""
+    if defaults is None:
+        defaults = set(HTTP_SOCKETS) | set(TLS_SOCKETS)
+    return render("etc/nginx/sites-available/vscode-catchall.conf.j2",
+                  **catchall_values(site, defaults))
 
 
 def tls_snippet(site: Site) -> str:

@@ -107,11 +107,13 @@ def test_healthcheck_passes(account, site):
 
 def test_secret_not_in_unit_or_inspect(host, account, site):
     for user in site.users:
-        unit = host.file(f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}").content_string
-        assert user.password_hash not in unit
-        assert user.password_hash not in account.check(f"podman inspect {layout.container(user)}")
         source = host.file(f"{layout.SECRETS_DIR}/{layout.password_secret(user)}")
         assert (source.user, source.mode) == ("root", 0o600)
+        the_hash = source.content_string
+        assert the_hash.startswith("$argon2"), "control: the hash this check looks for"
+        unit = host.file(f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}").content_string
+        assert the_hash not in unit
+        assert the_hash not in account.check(f"podman inspect {layout.container(user)}")
 
 
 @pytest.fixture
@@ -155,6 +157,24 @@ def test_unknown_subdomain_gets_landing_404(host, site, tls_ca, proxied):
     status, body = _curl(host, tls_ca, f"nobody-here.{site.domain}")
     assert status.startswith("404"), status
     assert "no workspace at this address" in body
+
+
+@pytest.mark.site_wide
+def test_names_not_ours_and_the_bare_address_reveal_no_workspace(host, site, tls_ca, proxied):
+    """Unknown names and the bare address: HTTPS refuses the handshake (or another site's
+    default server answers), plain HTTP shows no workspace and points to none."""
+    ours = layout.hostname(site, site.users[0])
+    assert _tls_handshake(host, tls_ca, ours).rc == 0, "control: our own name completes"
+    for options in (["-noservername"], ["-servername", "other.example"]):
+        out = host.run(shlex.join(["openssl", "s_client", "-connect", "127.0.0.1:443",
+                                   *options]) + " </dev/null 2>&1")
+        assert out.rc != 0 and "BEGIN CERTIFICATE" not in out.stdout, (
+            f"a handshake with {options} completed: {out.stdout[-1500:]}")
+    for name in ("127.0.0.1", "other.example"):
+        out = host.check_output(f"curl -s -o /tmp/body -w '%{{http_code}} %{{redirect_url}}'"
+                                f" -H 'Host: {name}' http://127.0.0.1/; echo; cat /tmp/body")
+        status, _, body = out.partition("\n")
+        assert site.domain not in status and "code-server" not in body, (name, status)
 
 
 @pytest.mark.site_wide

@@ -10,6 +10,8 @@ import pytest
 from operations import layout
 from operations.layout import TLS_SNIPPET
 from operations.model import load
+from operations.proxy import HTTP_SOCKETS, TLS_SOCKETS, _socket, free_defaults
+from operations.snapshot import Snapshot
 from tests.render import (
     boot_script,
     boot_unit,
@@ -76,11 +78,6 @@ def test_boot_starter_starts_every_users_unit_and_waits_on_its_port(site, tmp_pa
             f"After=user@{site.service_account_uid}.service network-online.target"} <= unit
 
 
-def test_quadlet_never_contains_the_password_hash(site):
-    for user in site.users:
-        assert user.password_hash not in quadlet(site, user)
-
-
 def test_vhost_proxies_websockets_to_the_users_port(site):
     alice = site.users[0]
     conf = lines(vhost(site, alice))
@@ -91,12 +88,48 @@ def test_vhost_proxies_websockets_to_the_users_port(site):
         assert f"proxy_set_header {header};" in conf
 
 
-def test_catchall_does_not_take_default_server(site):
+def debian_default_site() -> Snapshot:
+    """A host whose nginx has Debian's default site (a default server on port 80)."""
+    enabled = f"{layout.NGINX_ENABLED}/default"
+    return Snapshot(nginx_defaults=[(enabled, "80 default_server"),
+                                    (enabled, "[::]:80 default_server")])
+
+
+@pytest.mark.parametrize("listen, socket", [
+    ("443 ssl default_server", ("*", "443")), ("[::]:443 ssl", ("[::]", "443")),
+    ("*:80", ("*", "80")), ("0.0.0.0:80 default_server", ("*", "80")),
+    ("10.0.0.1", ("10.0.0.1", "80")), ("10.0.0.1:8443 ssl", ("10.0.0.1", "8443")),
+    ("[::1]", ("[::1]", "80")), ("unix:/run/x.sock", None),
+])
+def test_listen_sockets_are_normalized(listen, socket):
+    assert _socket(listen) == socket
+
+
+def test_default_servers_only_where_no_other_site_declares_one(site):
     conf = catchall(site)
     assert "server_name code.example.com *.code.example.com;" in conf
-    listens = [line for line in lines(conf) if line.startswith("listen")]
-    assert listens and not any("default_server" in line for line in listens)
+    # A fresh host: ours answer unknown names on both ports.
+    assert {"listen 80 default_server;", "listen [::]:443 ssl default_server;",
+            "ssl_reject_handshake on;"} <= lines(conf)
+    # Debian's default site keeps port 80; ours still refuses unknown names on 443.
+    defaults = free_defaults(debian_default_site())
+    assert defaults == set(TLS_SOCKETS)
+    conf = lines(catchall(site, defaults))
+    assert not {"listen 80 default_server;", "listen [::]:80 default_server;"} & conf
+    assert {"listen 443 ssl default_server;", "ssl_reject_handshake on;"} <= conf
+    # Our own catch-all's defaults are ours: the next run keeps them.
+    own = Snapshot(nginx_defaults=[(f"{layout.NGINX_ENABLED}/{layout.CATCHALL}", "443 ssl default_server")])
+    assert free_defaults(own) == set(HTTP_SOCKETS) | set(TLS_SOCKETS)
     assert "code.example.com" in landing(site)
+
+
+def test_vhost_limits_logins_per_address_and_never_buffers_bodies(site):
+    conf = lines(vhost(site, site.users[0]))
+    assert "limit_req zone=vscode_login burst=5 nodelay;" in conf
+    assert "proxy_request_buffering off;" in conf
+    zone = lines(catchall(site))
+    assert "limit_req_zone $vscode_login_client zone=vscode_login:1m rate=1r/m;" in zone
+    assert '"~^POST:/login/?$" $binary_remote_addr;' in zone
 
 
 def test_http_redirects_and_only_https_serves(site):
@@ -134,8 +167,11 @@ def test_renewal_script_and_timer(site, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx binary not installed")
-def test_rendered_config_passes_real_nginx_t(tmp_path, site):
-    """The rendered sites, beside an unrelated existing site, pass `nginx -t`."""
+@pytest.mark.parametrize("detect", [True, False], ids=["detected", "control"])
+def test_rendered_config_passes_real_nginx_t(tmp_path, site, detect):
+    """The rendered sites, beside an existing site that declares a default server on port 80,
+    pass `nginx -t`. The control renders as if that site were not there: nginx refuses the
+    duplicate default server, so the detection is what keeps the config valid."""
     sites = tmp_path / "sites"
     sites.mkdir()
     (sites / "existing.conf").write_text(
@@ -149,7 +185,12 @@ def test_rendered_config_passes_real_nginx_t(tmp_path, site):
     snippet = tmp_path / "vscode-tls.conf"
     snippet.write_text(tls_snippet(site).replace(layout.certificate_file(site), str(cert))
                        .replace(layout.certificate_key_file(site), str(key)))
-    (sites / layout.CATCHALL).write_text(catchall(site).replace(TLS_SNIPPET, str(snippet)))
+    defaults = free_defaults(Snapshot(nginx_defaults=[(str(sites / "existing.conf"),
+                                                       "80 default_server")]))
+    if not detect:
+        defaults = set(HTTP_SOCKETS) | set(TLS_SOCKETS)
+    (sites / layout.CATCHALL).write_text(
+        catchall(site, defaults).replace(TLS_SNIPPET, str(snippet)))
     for user in site.users:
         (sites / layout.vhost_file(user)).write_text(vhost(site, user).replace(TLS_SNIPPET, str(snippet)))
     (tmp_path / "nginx.conf").write_text(
@@ -159,7 +200,10 @@ def test_rendered_config_passes_real_nginx_t(tmp_path, site):
     )
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    if detect:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0 and "duplicate default server" in result.stderr
 
 
 def test_nginx_t_catches_a_broken_vhost(tmp_path, site):
