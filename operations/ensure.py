@@ -9,9 +9,11 @@ what changes.
 
 from __future__ import annotations
 
+import hashlib
 from io import BytesIO
 from types import SimpleNamespace
 
+from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.util import get_template
 from pyinfra.operations import files, systemd
 
@@ -31,6 +33,28 @@ def file(snap: Snapshot, name: str, dest: str, content: str | bytes, mode: str,
     if snap.file_is(dest, data, mode, user, group):
         return UNCHANGED
     return files.put(name=name, src=BytesIO(data), dest=dest, user=user, group=group, mode=mode)
+
+
+@operation(is_idempotent=False)
+def _put_secret(dest: str, data: bytes, staging: str):
+    """Upload into a root-only staging folder, make it 0600, then rename it into place: the
+    file is never readable by others, not even for an instant. files.put would print the
+    contents under --diff and leave a new file with the default mode until its chmod.
+    The upload goes straight to the staging path, so a sudo login (which uploads through
+    /tmp) cannot write there and fails instead of leaking."""
+    temp = f"{staging}/.upload-{hashlib.sha256(dest.encode()).hexdigest()[:16]}"
+    yield StringCommand("install", "-d", "-m", "700", "-o", "root", "-g", "root", staging)
+    yield FileUploadCommand(BytesIO(data), temp, remote_temp_filename=temp)
+    yield StringCommand("chmod", "600", temp, "&&", "mv", "-f", temp, dest)
+
+
+def secret(snap: Snapshot, name: str, dest: str, value: str, staging: str):
+    """A root-only 0600 file holding a secret; `staging` is a root-only folder on the same
+    filesystem as `dest`."""
+    data = value.encode()
+    if snap.file_is(dest, data, "600"):
+        return UNCHANGED
+    return _put_secret(name=name, dest=dest, data=data, staging=staging)
 
 
 def template(snap: Snapshot, name: str, src: str, dest: str, mode: str = "644",

@@ -68,8 +68,8 @@ def tls(site: Site, snap: Snapshot, credentials: Mapping[str, str]) -> bool:
                            f"{RENEW_UNIT}.timer", running=False, enabled=False)
         return False
 
-    ensure.file(snap, "DNS provider credentials for lego (root-only)", layout.ACME_ENV_FILE,
-                acme_env(site, credentials), "600")
+    ensure.secret(snap, "DNS provider credentials for lego (root-only)", layout.ACME_ENV_FILE,
+                  acme_env(site, credentials), layout.SECRETS_DIR)
     ensure.directory(snap, "lego's state (root-only)", layout.ACME_DIR, "700")
     ensure.template(snap, "vscode-cert: lego run / renew / reload",
                     str(TEMPLATES / "usr/local/sbin/vscode-cert.j2"), SCRIPT, mode="755",
