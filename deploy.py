@@ -19,7 +19,13 @@ from operations.layout import snapshot_args  # noqa: E402
 from operations.model import IMAGE_CONTEXT, ConfigError, load  # noqa: E402
 from operations.packages import packages, packages_for  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
-from operations.provided import read_ai_keys, read_dns_credentials, wanted_names  # noqa: E402
+from operations.provided import (  # noqa: E402
+    check_keys_kept,
+    read_ai_keys,
+    read_dns_credentials,
+    read_password_hashes,
+    wanted_names,
+)
 from operations.proxy import proxy  # noqa: E402
 from operations.secrets import prune_secrets, secrets  # noqa: E402
 from operations.snapshot import SnapshotFact  # noqa: E402
@@ -35,12 +41,13 @@ def stop(error: ConfigError) -> None:
 
 try:
     site = load(host.data)
+    hashes = read_password_hashes(site)
     dns_credentials = read_dns_credentials(site)
 except ConfigError as error:
     stop(error)
 
 keys = read_ai_keys(site)
-if not keys:
+if wanted_names(site) and not keys:
     sys.stderr.write(
         f"\nWARNING: no shared AI provider key found (looked for {', '.join(wanted_names(site))}"
         " in the environment and in secrets.env). The deploy goes on; opencode will ask each"
@@ -51,6 +58,7 @@ if not keys:
 snap = host.get_fact(SnapshotFact, **snapshot_args(site, packages_for(site), list(IMAGE_CONTEXT),
                                                    wanted_names(site)))
 try:
+    check_keys_kept(site, keys, snap.secrets)
     registry = npm_registry(site) if site.image not in snap.images else None
 except ConfigError as error:
     stop(error)
@@ -60,7 +68,7 @@ packages(site, snap)
 account(site, snap)
 workspaces(site, snap)
 image(site, snap, registry)
-changed_secrets = secrets(site, snap, keys)
+changed_secrets = secrets(site, snap, keys, hashes)
 containers(site, snap, keys, changed_secrets)
 boot(site, snap)
 prune_secrets(site, snap, keys)

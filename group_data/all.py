@@ -4,8 +4,9 @@
 #
 # Adding a person = one entry in `users`, then `pyinfra inventory.py deploy.py` again.
 #
-# Nothing secret lives here: passwords are argon2 hashes made by `python3 -m tools.adduser`.
-# AI provider keys and DNS credentials come from the environment or an untracked file.
+# Nothing secret lives here. Password hashes, AI provider keys and DNS credentials come from
+# the environment or the untracked secrets.env (`python3 -m tools.adduser NAME` writes the
+# hash there); see the README's Security section.
 
 # Every workspace is https://<user>.<domain>. Point DNS records <domain> and *.<domain> at
 # the server.
@@ -15,9 +16,9 @@
 # Vultr, the default acme_dns_provider) comes from the environment or secrets.env.
 # acme_email = "you@example.com"
 
-# One entry per person: a port on 127.0.0.1 that no one else uses, and the argon2 hash.
-# Limits (memory_high, memory_max, cpus, pids_limit) can be overridden per person.
+# One entry per person: a port on 127.0.0.1 that no one else uses. Limits (memory_high,
+# memory_max, cpus, pids_limit) can be overridden per person.
 # users = {
-#     "alice": {"port": 8081, "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$..."},
-#     "bob": {"port": 8082, "password_hash": "$argon2id$...", "memory_max": "4G"},
+#     "alice": {"port": 8081},
+#     "bob": {"port": 8082, "memory_max": "4G"},
 # }

@@ -1,6 +1,7 @@
 # The lab VM (`python3 -m lab up`): a disposable Debian 13 VPS on loopback.
-# These users exist only there; their passwords are in lab/site.py on purpose, because the
-# tests log in with them. Never reuse this file for a real server.
+# These users exist only there; their passwords and hashes are in lab/site.py on purpose,
+# because the tests log in with them (the lab's deploys pass the hashes in the environment,
+# as secrets.env does on a real server). Never reuse this file for a real server.
 #
 # Plain values only: the lab tools make the files named here (./run-lab, ./run-tests), and
 # tests/unit/test_pins.py checks that these values agree with the lab's own.
@@ -12,14 +13,8 @@ _CACHE = os.environ.get("VSCODE_LAB_CACHE") or os.path.expanduser("~/.cache/vsco
 domain = "lab.test"
 
 users = {
-    "alice": {
-        "port": 8081,
-        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$ba314BYZ9zZwoyJhvPHIfg$cYYJBOulfMs/cMW/xNlaCUoC4LYxaCja532AAQkf/co",  # noqa: E501
-    },
-    "bob": {
-        "port": 8082,
-        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$/vyfDMQuRSJRmwoMensbbA$kPrVJtQik7/ozIiBEOu2L9C4jIs9JvS/IYmqKeX6vpQ",  # noqa: E501
-    },
+    "alice": {"port": 8081},
+    "bob": {"port": 8082},
 }
 
 # No registry and no Open VSX are reachable from the lab: the stand-in for

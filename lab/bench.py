@@ -22,6 +22,7 @@ from lab import deploy, fixtures, vm, vsix
 from lab.common import cache_dir, log
 from lab.site import lab_site, lab_users
 from operations import layout
+from operations.model import password_variable
 
 REPO = Path(__file__).resolve().parent.parent
 # Extra people for the 5-person rows; their password is irrelevant here.
@@ -87,7 +88,9 @@ def users_with(count: int) -> dict:
     """The lab's users plus the first `count` extra people."""
     users = lab_users()
     for name, port in list(EXTRA.items())[:count]:
-        users[name] = {"port": port, "password_hash": HASH}
+        users[name] = {"port": port}
+        # The deploy reads each hash from the environment, as from secrets.env.
+        os.environ.setdefault(password_variable(name), HASH)
     return users
 
 

@@ -55,16 +55,23 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
 
     echo: pass pyinfra's whole progress output through; progress: only one line per
     operation as it starts."""
-    # --debug logs each remote command (DeployResult.commands counts them).
-    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", "--debug", inventory, "deploy.py"]
+    # --debug logs each remote command (DeployResult.commands counts them); with --diff and
+    # -vvv pyinfra is at its most verbose, so the tests can check that no secret is printed.
+    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", "--debug", "--diff", "-vvv",
+           inventory, "deploy.py"]
     for extra in group_data or []:
         cmd += ["--group-data", str(extra)]
     start = time.monotonic()
     # stdout (the JSON report, written at the end) goes to a file: a pipe read only after
     # stderr closes would block pyinfra once the report outgrew the pipe's buffer.
     stdout_file = tempfile.TemporaryFile(mode="w+")
+    # The lab people's password hashes, as secrets.env would give them; the environment
+    # wins (a test that changes a password sets its variable).
+    from lab.site import lab_secrets
+
+    env = {**lab_secrets(), **os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout_file, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            text=True, env=env)
     lines = []
     steps = []
     assert proc.stderr is not None

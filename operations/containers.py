@@ -85,7 +85,7 @@ def containers(site: Site, snap: Snapshot, keys: Mapping[str, str],
     account = {"user_mode": True, "user_name": site.service_account}  # its user manager
     gone = departed(site, snap)
     for name in gone:
-        user = User(name=name, port=0, password_hash="", limits=site.defaults)
+        user = User(name=name, port=0, limits=site.defaults)
         systemd.service(name=f"Stop the unit of departed user {name}", service=layout.unit(user),
                         running=False, **account)
         files.file(name=f"Remove the unit of departed user {name}",

@@ -3,17 +3,19 @@
 `load(host.data)` turns the plain literals of group_data/ into a `Site`, or raises one
 `ConfigError` that lists every problem with the key that holds it and how to fix it.
 deploy.py calls it before the first operation, so bad data never touches the host.
-Host-side names (units, secrets, vhosts, paths) are derived here and nowhere else; the
-tests import the same functions.
+Host-side names (units, secrets, vhosts, paths) are derived in operations/layout.py, and
+nowhere else; secrets are read by operations/provided.py, never from group data.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,23 +28,38 @@ RESERVED_NAMES = frozenset(
         "status", "code", "vscode", "default", "_acme-challenge",
     }
 )
-USER_NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-ACCOUNT_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+USER_NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?\Z")
+ACCOUNT_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 ARGON2_RE = re.compile(
-    r"^\$argon2(?:id|i|d)\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}$"
+    r"^\$argon2(?:id|i|d)\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}\Z"
 )
-LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)$", re.IGNORECASE)
+LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)\Z", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 # Ports nginx or the system may hold; user ports live above the privileged range.
 PORT_MIN, PORT_MAX = 1024, 65535
+# What the kernel accepts: cpu.max's smallest quota is 1 ms per 100 ms period (podman writes
+# round(cpus * 100000) µs), and pids.max cannot exceed PID_MAX_LIMIT (2**22 on 64-bit).
+CPUS_MIN, CPUS_MAX = 0.01, 256
+PIDS_MIN, PIDS_MAX = 64, 2**22
+MEMORY_MIN = 512 * 1024**2  # code-server and opencode do not start in less
+# The service account's subordinate ids: above every normal uid, wide enough for the image's
+# uids 0-65535, and inside uid_t (2**32 - 1 is the invalid uid).
+SUBID_MIN, SUBID_COUNT_MIN, SUBID_END_MAX = 100_000, 65536, 2**32 - 1
+# workspace_base may be none of these, nor inside the first ones.
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/boot", "/etc", "/usr",
+                "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/var/lib/systemd",
+                "/var/lib/containers", "/var/lib/dpkg", "/var/lib/apt")
+SYSTEM_DIRS = ("/", "/var", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail",
+               "/var/www", "/home", "/root", "/srv", "/opt", "/mnt", "/media")
+SERVER_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._@+-]+)+")
 # The one place code-server's version is pinned: files/Dockerfile's `ARG BASE_IMAGE=`.
 PRODUCTION_BASE_IMAGE = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "files/Dockerfile").read_text(),
                                   re.M).group(1)
 # Quadlet arrived in podman 4.4; `keep-id:uid=,gid=` and secrets `--replace` need 4.7+.
 # Ubuntu 24.04 ships 4.9.3, which is the oldest we test against.
 MIN_PODMAN = (4, 9)
-CODER_UID = 1000
+CODER_UID = 1000  # the uid of `coder` in codercom/code-server; keep-id maps it to the account
 # The build context: files/ entries uploaded next to the Dockerfile (plus extensions/).
 IMAGE_CONTEXT = (
     "Dockerfile",
@@ -50,12 +67,32 @@ IMAGE_CONTEXT = (
     "workspace/README.md",
     "workspace/settings.json",
 )
-VSIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*-\d+\.\d+\.\d+\.vsix$")  # the uid of `coder` in codercom/code-server; keep-id maps it to the account
+VSIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*-\d+\.\d+\.\d+\.vsix\Z")
 
-ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}\Z")
+# Variables the container, its tools (code-server, node, git, the shell) or lego on the host
+# rely on: a secret under one of these names would replace them, so no key may use them.
+RESERVED_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "TERM", "HOSTNAME", "LANG",
+    "LANGUAGE", "TZ", "TMPDIR", "MAIL", "EDITOR", "VISUAL", "PASSWORD", "HASHED_PASSWORD",
+    "IFS", "ENV", "SHLVL", "UID", "EUID", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    "ALL_PROXY",
+})
+RESERVED_ENV_PREFIXES = ("LD_", "LC_", "XDG_", "CODE_SERVER_", "VSCODE_", "NODE_",
+                         "NPM_CONFIG_", "PYTHON", "GIT_", "SSH_", "BASH_", "ENTRYPOINTD",
+                         "DBUS_")
+# Container image references as podman parses them (github.com/distribution/reference).
+_IMAGE_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_IMAGE_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_NAME_RE = re.compile(
+    rf"(?:(?P<domain>(?:{_IMAGE_DOMAIN_PART}(?:\.{_IMAGE_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])"
+    rf"(?::[0-9]+)?)/)?{_IMAGE_PATH_PART}(?:/{_IMAGE_PATH_PART})*"
+)
+IMAGE_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+IMAGE_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+IMAGE_NAME_MAX = 255
 # Shared AI provider keys read on the deploying machine; opencode picks these names up.
 DEFAULT_AI_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
-ADDUSER_HINT = "generate one with: python3 -m tools.adduser NAME"
 
 # How people reach their workspace (the README's "TLS modes"):
 #   acme         a wildcard certificate from an ACME CA via lego and DNS-01 (the seed design)
@@ -64,8 +101,9 @@ ADDUSER_HINT = "generate one with: python3 -m tools.adduser NAME"
 TLS_MODES = ("acme", "certificate", "tunnel")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 # lego's DNS provider names are short lowercase words (vultr, cloudflare, exec, ...).
-PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}\Z")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+URL_RE = re.compile(r"https?://[^\s/]+(?:/\S*)?")
 # The credentials each well-known provider needs, as lego names them; others: list them in
 # acme_dns_credentials.
 PROVIDER_CREDENTIALS = {
@@ -90,7 +128,7 @@ class ConfigError(Exception):
 
 def parse_size(text: str) -> int:
     """'2.5G' -> bytes. Raises ValueError on anything else."""
-    m = SIZE_RE.match(str(text).strip())
+    m = SIZE_RE.fullmatch(str(text).strip())
     if not m:
         raise ValueError(text)
     value = float(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
@@ -128,7 +166,6 @@ SEED_LIMITS = Limits(memory_high=int(2.5 * 1024**3), memory_max=3 * 1024**3, cpu
 class User:
     name: str
     port: int
-    password_hash: str
     limits: Limits
     ai_keys: tuple[str, ...] | None = None  # None: every shared key of the site
 
@@ -217,8 +254,15 @@ SITE_KEYS = {
     "acme_dns_credentials", "acme_dns_settings", "acme_dns_resolvers",
     "acme_dns_propagation_check", "tls_certificate", "tls_certificate_key",
 }
-USER_KEYS = {"port", "password_hash", "memory_high", "memory_max", "cpus", "pids_limit",
-             "ai_keys"}
+USER_KEYS = {"port", "memory_high", "memory_max", "cpus", "pids_limit", "ai_keys"}
+# The env name that carries a person's password hash on the deploying machine (provided.py).
+PASSWORD_HASH_PREFIX = "VSCODE_PASSWORD_HASH_"
+
+
+def password_variable(name: str) -> str:
+    """alice -> VSCODE_PASSWORD_HASH_ALICE; bob-smith -> VSCODE_PASSWORD_HASH_BOB_SMITH.
+    One-to-one: people's names have no underscores."""
+    return PASSWORD_HASH_PREFIX + name.upper().replace("-", "_")
 
 
 
@@ -249,36 +293,65 @@ def _limits(data: Mapping[str, Any], key: Callable[[str], str], fallback: Limits
     high = size("memory_high", fallback.memory_high)
     hard = size("memory_max", fallback.memory_max)
     own = "memory_high" in data or "memory_max" in data
-    if own and high > hard:
+    # One problem each: a too small limit first, since it also puts the soft above the hard.
+    small = [n for n, v in (("memory_max", hard), ("memory_high", high))
+             if n in data and v < MEMORY_MIN]
+    if small:
+        value = hard if small[0] == "memory_max" else high
+        c.add(key(small[0]), f"{format_size(value)} is too small for code-server",
+              f"give at least '{format_size(MEMORY_MIN)}'; the seed design uses '2560M' "
+              "(memory_high) and '3G' (memory_max)")
+    elif own and high > hard:
         c.add(key("memory_high"), f"the soft limit {format_size(high)} is above the hard limit "
               f"{key('memory_max')} = {format_size(hard)}",
               "make memory_high smaller than or equal to memory_max")
-    if own and hard < parse_size("512M"):
-        c.add(key("memory_max"), f"{format_size(hard)} is too small for code-server",
-              "give at least '512M'; the seed design uses '3G'")
 
     cpus = data.get("cpus", fallback.cpus)
-    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0 < cpus <= 256:
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0 < cpus <= CPUS_MAX:
         c.add(key("cpus"), f"{cpus!r} is not a positive number of cores",
               "give a number above 0, e.g. 1.5")
         cpus = fallback.cpus
+    elif cpus < CPUS_MIN:
+        c.add(key("cpus"), f"{cpus!r} cores is a quota under 1 ms per 100 ms, which the kernel "
+              "refuses", f"give at least {CPUS_MIN} (a hundredth of a core), e.g. 1.5")
+        cpus = fallback.cpus
 
     pids = data.get("pids_limit", fallback.pids)
-    if isinstance(pids, bool) or not isinstance(pids, int) or pids < 64:
-        c.add(key("pids_limit"), f"{pids!r} is not a whole number of at least 64",
-              "give e.g. 4096")
+    if isinstance(pids, bool) or not isinstance(pids, int) or not PIDS_MIN <= pids <= PIDS_MAX:
+        c.add(key("pids_limit"), f"{pids!r} is not a whole number from {PIDS_MIN} to {PIDS_MAX} "
+              "(the kernel's largest pids.max)", "give e.g. 4096")
         pids = fallback.pids
     return Limits(high, hard, float(cpus), pids)
 
 
-def _key_names(value: Any, key: str, c: _Collector) -> tuple[str, ...] | None:
+def _reserved_env(name: str) -> str | None:
+    """Why `name` may not carry a secret, or None if it may."""
+    if name.startswith(PASSWORD_HASH_PREFIX):
+        return "is the variable of a person's password hash"
+    if name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES):
+        return "is a variable the container, its tools or lego rely on (it would replace it)"
+    return None
+
+
+def _key_names(value: Any, key: str, c: _Collector,
+               example: str = "ANTHROPIC_API_KEY") -> tuple[str, ...] | None:
     if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, str) and ENV_NAME_RE.match(v) for v in value
+        isinstance(v, str) and ENV_NAME_RE.fullmatch(v) for v in value
     ):
         c.add(key, f"{value!r} is not a list of environment variable names",
-              "write e.g. ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY']")
+              "write e.g. ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY']"
+              if example == "ANTHROPIC_API_KEY" else f"write e.g. [{example!r}]")
         return None
-    return tuple(value)
+    ok = True
+    for name in value:
+        why = _reserved_env(name)
+        if why:
+            c.add(key, f"{name} {why}", f"use the provider's own variable name, e.g. {example}")
+            ok = False
+    for name in sorted({v for v in value if value.count(v) > 1}):
+        c.add(key, f"{name} is listed twice", "list each name once")
+        ok = False
+    return tuple(value) if ok else None
 
 
 def _check_domain(domain: Any, c: _Collector) -> str:
@@ -287,7 +360,7 @@ def _check_domain(domain: Any, c: _Collector) -> str:
         return "invalid.example"
     labels = domain.split(".")
     if domain != domain.lower() or len(labels) < 2 or len(domain) > 200 or not all(
-        LABEL_RE.match(label) for label in labels
+        LABEL_RE.fullmatch(label) for label in labels
     ) or labels[-1].isdigit():
         c.add("domain", f"{domain!r} is not a valid DNS name",
               "use lowercase labels of letters, digits and inner hyphens, e.g. 'code.example.com'")
@@ -297,7 +370,7 @@ def _check_domain(domain: Any, c: _Collector) -> str:
 def _check_user(name: Any, raw: Any, defaults: Limits, c: _Collector) -> User | None:
     key = f"users[{name!r}]"
     ok = True
-    if not isinstance(name, str) or not USER_NAME_RE.match(name):
+    if not isinstance(name, str) or not USER_NAME_RE.fullmatch(name):
         c.add(key, "the name must be 1-32 characters of lowercase letters, digits and inner "
               "hyphens, starting with a letter (it becomes a DNS label and a unit name)",
               "rename the user, e.g. 'alice' or 'bob-smith'")
@@ -306,11 +379,13 @@ def _check_user(name: Any, raw: Any, defaults: Limits, c: _Collector) -> User | 
         c.add(key, f"{name!r} is a reserved name", "pick another name for this person")
         ok = False
     if not isinstance(raw, Mapping):
-        c.add(key, "must be a dict with port and password_hash",
-              f"write {key} = {{'port': 8081, 'password_hash': '$argon2id$...'}}")
+        c.add(key, "must be a dict with at least the port",
+              f"write {key} = {{'port': 8081}}")
         return None
-    for unknown in sorted(set(raw) - USER_KEYS):
+    for unknown in sorted(set(raw) - USER_KEYS - {"password_hash"}, key=str):
+        close = difflib.get_close_matches(str(unknown), sorted(USER_KEYS), n=1)
         c.add(f"{key}[{unknown!r}]", "is not a known user key",
+              f"did you mean {close[0]!r}? Rename it, or remove it" if close else
               f"remove it, or use one of {sorted(USER_KEYS)}")
         ok = False
 
@@ -320,16 +395,13 @@ def _check_user(name: Any, raw: Any, defaults: Limits, c: _Collector) -> User | 
               "give each user a distinct port, e.g. 8081")
         ok = False
 
-    pw = raw.get("password_hash")
-    if not isinstance(pw, str) or not pw:
-        c.add(f"{key}['password_hash']", "is missing", ADDUSER_HINT)
-        ok = False
-    elif not pw.startswith("$argon2"):
-        c.add(f"{key}['password_hash']", "looks like a plaintext password, not an argon2 hash; "
-              "a plaintext password must never be stored in group data", ADDUSER_HINT)
-        ok = False
-    elif not ARGON2_RE.match(pw):
-        c.add(f"{key}['password_hash']", "is not a well-formed argon2 hash", ADDUSER_HINT)
+    if "password_hash" in raw:
+        # code-server accepts the hash itself as the session cookie: it is a secret.
+        c.add(f"{key}['password_hash']", "a password hash is a secret (code-server accepts the "
+              "hash itself as the login cookie), so it must not be in group data",
+              f"move it to secrets.env as {password_variable(str(name))}='<the hash>' (or the "
+              "environment), delete the key from group data, and change the password if this "
+              "file was ever shared: python3 -m tools.adduser " + str(name))
         ok = False
 
     limits = _limits(raw, lambda k: f"{key}[{k!r}]", defaults, c)
@@ -339,7 +411,7 @@ def _check_user(name: Any, raw: Any, defaults: Limits, c: _Collector) -> User | 
         ok = ok and ai_keys is not None
     if not ok:
         return None
-    return User(name=name, port=port, password_hash=pw, limits=limits, ai_keys=ai_keys)
+    return User(name=name, port=port, limits=limits, ai_keys=ai_keys)
 
 
 def _read_text(path: Any) -> str:
@@ -362,6 +434,10 @@ def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
             c.add(key, f"{path!r} is not an absolute path on the server",
                   "give the full path of the PEM file on the server")
+        elif path is not None and not SERVER_PATH_RE.fullmatch(path):
+            c.add(key, f"{path!r} is not a plain path nginx and lego read as written (no "
+                  "spaces, quotes, line breaks or '//')",
+                  "give a path of letters, digits, '.', '_', '-' and single '/'")
         out[key] = path
     if mode == "certificate":
         for key in ("tls_certificate", "tls_certificate_key"):
@@ -372,27 +448,29 @@ def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
         return out
 
     email = raw.get("acme_email")
-    if not isinstance(email, str) or not EMAIL_RE.match(email):
+    if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
         c.add("acme_email", f"{email!r} is not an e-mail address" if email else "is missing",
               "set acme_email = 'you@example.com': the ACME CA writes there about expiring "
               "certificates")
     out["acme_email"] = email
 
     server_url = raw.get("acme_server", LETSENCRYPT)
-    if not isinstance(server_url, str) or not server_url.startswith("https://"):
+    if not isinstance(server_url, str) or not URL_RE.fullmatch(server_url) or not \
+            server_url.startswith("https://"):
         c.add("acme_server", f"{server_url!r} is not an https:// ACME directory URL",
               f"remove the key to use Let's Encrypt ({LETSENCRYPT})")
     out["acme_server"] = server_url
 
     provider = raw.get("acme_dns_provider", Site.acme_dns_provider)
-    if not isinstance(provider, str) or not PROVIDER_RE.match(provider):
+    if not isinstance(provider, str) or not PROVIDER_RE.fullmatch(provider):
         c.add("acme_dns_provider", f"{provider!r} is not a lego DNS provider name",
               "use lego's name for your DNS host, e.g. 'vultr' or 'cloudflare'")
         provider = Site.acme_dns_provider
     out["acme_dns_provider"] = provider
 
     if "acme_dns_credentials" in raw:
-        creds = _key_names(raw["acme_dns_credentials"], "acme_dns_credentials", c) or ()
+        creds = _key_names(raw["acme_dns_credentials"], "acme_dns_credentials", c,
+                           example="VULTR_API_KEY") or ()
     elif provider in PROVIDER_CREDENTIALS:
         creds = PROVIDER_CREDENTIALS[provider]
     else:
@@ -404,13 +482,19 @@ def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
 
     settings = raw.get("acme_dns_settings", {})
     if not isinstance(settings, Mapping) or not all(
-        isinstance(k, str) and ENV_NAME_RE.match(k) and isinstance(v, (str, int))
+        isinstance(k, str) and ENV_NAME_RE.fullmatch(k) and isinstance(v, (str, int))
+        and str(v).isprintable()
         for k, v in settings.items()
     ):
-        c.add("acme_dns_settings", f"{settings!r} is not a dict of NAME: value",
+        c.add("acme_dns_settings", f"{settings!r} is not a dict of NAME: value (one line each)",
               "write e.g. {'VULTR_PROPAGATION_TIMEOUT': '300'}; secrets belong in "
               "acme_dns_credentials")
         settings = {}
+    for name in sorted(settings):
+        why = _reserved_env(name)
+        if why:
+            c.add("acme_dns_settings", f"{name} {why}",
+                  "set only the provider's own variables, e.g. VULTR_PROPAGATION_TIMEOUT")
     clash = sorted(set(settings) & set(out["acme_dns_credentials"]))
     if clash:
         c.add("acme_dns_settings", f"{', '.join(clash)} is a credential",
@@ -419,7 +503,7 @@ def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
 
     resolvers = raw.get("acme_dns_resolvers", [])
     if not isinstance(resolvers, (list, tuple)) or not all(
-        isinstance(r, str) and re.match(r"^[A-Za-z0-9.:\[\]-]+$", r) for r in resolvers
+        isinstance(r, str) and re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", r) for r in resolvers
     ):
         c.add("acme_dns_resolvers", f"{resolvers!r} is not a list of host:port",
               "write e.g. ['1.1.1.1:53'], or remove the key")
@@ -435,10 +519,133 @@ def _check_tls(raw: Mapping[str, Any], c: _Collector) -> dict[str, Any]:
     return out
 
 
+# Keys of pyinfra itself in host.data: the connectors' (ssh_user, docker_container_id, ...),
+# and the global arguments and private names (_sudo, _CACHE) that start with `_`.
+PYINFRA_KEY_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "podman_", "podmanssh_",
+                        "chroot_", "local_", "fake_", "winrm_", "vagrant_", "terraform_")
+
+
+def _data_keys(data: Any) -> dict[str, Any]:
+    """Every key of host.data (pyinfra's HostData: .dict()) or of a plain mapping."""
+    if isinstance(data, Mapping):
+        return dict(data)
+    as_dict = getattr(data, "dict", None)
+    return as_dict() if callable(as_dict) else {}
+
+
+def _check_unknown_keys(data: Any, c: _Collector) -> None:
+    """A misspelt key would silently fall back to its default: name it instead."""
+    for name, value in sorted(_data_keys(data).items(), key=lambda item: str(item[0])):
+        if name in SITE_KEYS or isinstance(value, ModuleType) or (
+                isinstance(name, str) and name.startswith(PYINFRA_KEY_PREFIXES)):
+            continue
+        close = difflib.get_close_matches(str(name), sorted(SITE_KEYS), n=1)
+        if close:
+            c.add(str(name), "is not a known key", f"did you mean {close[0]!r}? Rename it, or "
+                  "remove it")
+        elif isinstance(name, str) and ENV_NAME_RE.fullmatch(name):
+            c.add(name, "looks like an environment variable, which does not belong in group "
+                  "data", "put secrets in secrets.env or the environment, and DNS provider "
+                  "settings in acme_dns_settings")
+        else:
+            c.add(str(name), "is not a known key", "remove it, or check its spelling against "
+                  "the README's data keys (a helper in a group data file needs a leading '_')")
+
+
+def _check_subids(raw: Mapping[str, Any], uid: int | None, c: _Collector) -> tuple[int, int]:
+    start = raw.get("subid_start", Site.subid_start)
+    count = raw.get("subid_count", Site.subid_count)
+    fix = f"use e.g. subid_start = {Site.subid_start} and subid_count = {Site.subid_count}"
+    if isinstance(start, bool) or not isinstance(start, int):
+        c.add("subid_start", f"{start!r} is not a whole number", fix)
+        start = None
+    if isinstance(count, bool) or not isinstance(count, int):
+        c.add("subid_count", f"{count!r} is not a whole number", fix)
+        count = None
+    if start is not None and count is not None and uid is not None and (
+            start <= uid < start + count):
+        c.add("subid_start", f"the range {start}-{start + count - 1} contains "
+              f"service_account_uid {uid}", f"start the range above every uid: {fix}")
+    elif start is not None and start < SUBID_MIN:
+        c.add("subid_start", f"{start} is inside the range of normal uids (it must be at least "
+              f"{SUBID_MIN})", fix)
+    if count is not None and count < SUBID_COUNT_MIN:
+        c.add("subid_count", f"{count} is too few: the image's uids 0-65535 must all map",
+              f"give at least {SUBID_COUNT_MIN}")
+    if start is not None and count is not None and start + count > SUBID_END_MAX:
+        c.add("subid_start", f"the range ends at {start + count - 1}, beyond the largest uid "
+              f"{SUBID_END_MAX - 1}", fix)
+    return (start if start is not None else Site.subid_start,
+            count if count is not None else Site.subid_count)
+
+
+def _inside(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def _check_workspace_base(base: Any, account: Any, c: _Collector) -> str:
+    """A dedicated, normalized absolute directory: people's folders become its children."""
+    from operations import layout  # layout imports this module
+
+    fix = "use a dedicated directory, e.g. '/var/lib/vscode' or '/srv/vscode'"
+    if not isinstance(base, str) or not base.startswith("/"):
+        c.add("workspace_base", f"{base!r} is not an absolute path", fix)
+        return Site.workspace_base
+    path = base.rstrip("/") or "/"
+    if path != "/" and not SERVER_PATH_RE.fullmatch(path) or any(
+            part in (".", "..") for part in path.split("/")):
+        c.add("workspace_base", f"{base!r} is not a plain normalized path (no '//', '.', '..', "
+              "spaces or other special characters)", fix)
+        return Site.workspace_base
+    if path in SYSTEM_DIRS or any(_inside(path, tree) for tree in SYSTEM_TREES):
+        c.add("workspace_base", f"{base!r} is a system directory, or inside one (people's "
+              "folders would be created and archived there)", fix)
+        return path
+    ours = [layout.ACME_DIR, layout.LANDING_ROOT, "/etc/vscode"]
+    if isinstance(account, str):
+        ours.append(f"/var/lib/{account}")  # the account's home: podman's storage, the build
+    for other in ours:
+        if _inside(path, other) or _inside(other, path):
+            c.add("workspace_base", f"{base!r} overlaps {other}, which the deploy uses for "
+                  "something else (a person could be named like one of its entries)", fix)
+    return path
+
+
+def _check_image(value: Any, key: str, c: _Collector, tagged: bool) -> None:
+    """An image reference podman accepts: registry/path, with (`tagged`) a tag or digest."""
+    example = ("docker.io/codercom/code-server:4.139.1" if tagged
+               else "localhost/vscode-workspace")
+    if not isinstance(value, str):
+        c.add(key, f"{value!r} is not an image name", f"write e.g. {example!r}")
+        return
+    rest, _, digest = value.partition("@")
+    name, tag = rest, ""
+    if rest.rfind(":") > rest.rfind("/"):
+        name, _, tag = rest.rpartition(":")
+    m = IMAGE_NAME_RE.fullmatch(name)
+    if not m or len(name) > IMAGE_NAME_MAX or (
+            "@" in value and not IMAGE_DIGEST_RE.fullmatch(digest)) or (
+            name != rest and not IMAGE_TAG_RE.fullmatch(tag)):
+        c.add(key, f"{value!r} is not an image reference podman accepts (lowercase path "
+              "components, an optional :tag, at most 255 characters)", f"write e.g. {example!r}")
+        return
+    domain = m.group("domain")
+    if not domain or not ("." in domain or ":" in domain or domain == "localhost"):
+        c.add(key, f"{value!r} names no registry, and podman's short-name resolution may ask "
+              "or pick another image", f"write the registry too, e.g. {example!r}")
+    if not tagged and (tag or digest):
+        c.add(key, f"{value!r} has a tag or digest, but the deploy tags the image with a hash "
+              "of its inputs", f"write the name only, e.g. {example!r}")
+    if tagged and not (tag or digest):
+        c.add(key, f"{value!r} has no tag, so the build would float with ':latest'",
+              f"pin a version, e.g. {example!r}")
+
+
 def load(data: Any) -> Site:
     """Build the typed Site from host.data (or any mapping), or raise ConfigError."""
     raw: dict[str, Any] = {k: data.get(k) for k in SITE_KEYS if data.get(k) is not None}
     c = _Collector()
+    _check_unknown_keys(data, c)
 
     domain = _check_domain(raw.get("domain"), c)
     problems_before = len(c.problems)
@@ -447,25 +654,24 @@ def load(data: Any) -> Site:
         defaults = SEED_LIMITS  # report bad site defaults once, not again under every user
 
     account = raw.get("service_account", Site.service_account)
-    if not isinstance(account, str) or not ACCOUNT_NAME_RE.match(account) or account == "root":
+    if not isinstance(account, str) or not ACCOUNT_NAME_RE.fullmatch(account) or \
+            account == "root":
         c.add("service_account", f"{account!r} is not a usable unprivileged account name",
               "use a lowercase name such as 'codeserver'")
     uid = raw.get("service_account_uid", Site.service_account_uid)
-    if isinstance(uid, bool) or not isinstance(uid, int) or not 1000 <= uid < 60000:
+    uid_ok = not isinstance(uid, bool) and isinstance(uid, int) and 1000 <= uid < 60000
+    if not uid_ok:
         c.add("service_account_uid", f"{uid!r} is not a uid from 1000 to 59999",
               "pick a free uid, e.g. 1500")
-
-    base = raw.get("workspace_base", Site.workspace_base)
-    if not isinstance(base, str) or not base.startswith("/") or base.rstrip("/") in (
-        "", "/etc", "/usr", "/var", "/home", "/root", "/tmp",
-    ) or ".." in base.split("/"):
-        c.add("workspace_base", f"{base!r} is not a dedicated absolute directory",
-              "use e.g. '/var/lib/vscode'")
-    else:
-        base = base.rstrip("/")
+    subid_start, subid_count = _check_subids(raw, uid if uid_ok else None, c)
+    base = _check_workspace_base(raw.get("workspace_base", Site.workspace_base), account, c)
+    image_name = raw.get("image_name", Site.image_name)
+    _check_image(image_name, "image_name", c, tagged=False)
+    image_base = raw.get("image_base", PRODUCTION_BASE_IMAGE)
+    _check_image(image_base, "image_base", c, tagged=True)
 
     archive = raw.get("image_base_archive")
-    if archive is not None and not Path(archive).is_file():
+    if archive is not None and (not isinstance(archive, str) or not Path(archive).is_file()):
         c.add("image_base_archive", f"{archive!r} is not a file on this machine",
               "point it at a `podman save` archive, or remove the key to pull image_base")
 
@@ -475,14 +681,15 @@ def load(data: Any) -> Site:
               "point it at the proxy's CA bundle (PEM), or remove the key")
 
     vsix = raw.get("image_extension_vsix")
-    if vsix is not None and (not Path(vsix).is_file() or not VSIX_RE.match(Path(vsix).name)):
+    if vsix is not None and (not isinstance(vsix, str) or not Path(vsix).is_file()
+                             or not VSIX_RE.fullmatch(Path(vsix).name)):
         c.add("image_extension_vsix", f"{vsix!r} is not a file named publisher.name-X.Y.Z.vsix",
               "point it at the opencode extension's .vsix, e.g. sst-dev.opencode-1.18.33.vsix, "
               "or remove the key to download it from Open VSX")
 
     registry = raw.get("image_npm_registry")
-    if registry is not None and (not isinstance(registry, str) or not re.match(
-            r"^https?://[^\s/]+(/\S*)?$", registry)):
+    if registry is not None and (not isinstance(registry, str) or not URL_RE.fullmatch(
+            registry)):
         c.add("image_npm_registry", f"{registry!r} is not an http(s) URL",
               "give your npm registry's URL, or remove the key to use the one your npm uses")
 
@@ -492,7 +699,8 @@ def load(data: Any) -> Site:
     users: list[User] = []
     if not isinstance(users_raw, Mapping) or not users_raw:
         c.add("users", "no users are defined",
-              "add users = {'alice': {'port': 8081, 'password_hash': '$argon2id$...'}}")
+              "add users = {'alice': {'port': 8081}}, and the password hash to secrets.env "
+              "(python3 -m tools.adduser alice prints both)")
         users_raw = {}
     ports: dict[int, str] = {}
     for name, user_raw in users_raw.items():
@@ -518,14 +726,14 @@ def load(data: Any) -> Site:
         workspace_base=base,
         service_account=account,
         service_account_uid=uid,
-        subid_start=raw.get("subid_start", Site.subid_start),
-        subid_count=raw.get("subid_count", Site.subid_count),
-        image_base=raw.get("image_base", PRODUCTION_BASE_IMAGE),
+        subid_start=subid_start,
+        subid_count=subid_count,
+        image_base=image_base,
         image_base_archive=archive,
         image_build_ca=build_ca,
         image_extension_vsix=vsix,
         ai_keys=ai_keys,
-        image_name=raw.get("image_name", Site.image_name),
+        image_name=image_name,
         image_npm_registry=registry.rstrip("/") if registry else None,
         defaults=defaults,
     )

@@ -1,5 +1,6 @@
-"""What the deploying machine provides, never the repo: the shared AI provider keys and the
-DNS provider's credentials for ACME DNS-01, read from the environment or a secrets file.
+"""What the deploying machine provides, never the repo: each person's password hash, the
+shared AI provider keys and the DNS provider's credentials for ACME DNS-01, read from the
+environment or a secrets file.
 
 Sources, later ones winning: the file named by $VSCODE_SECRETS_FILE (default: secrets.env
 next to deploy.py, git-ignored), then the environment. Keep the file encrypted at rest with
@@ -12,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from operations.model import REPO, ConfigError, Site
+from operations.model import ARGON2_RE, REPO, ConfigError, Site, ai_secret, password_variable
 
 DEFAULT_FILE = REPO / "secrets.env"
 
@@ -44,7 +45,9 @@ def read_secrets(names: list[str], environ: Mapping[str, str] = os.environ) -> d
     path = Path(environ.get("VSCODE_SECRETS_FILE") or DEFAULT_FILE)
     values = parse_env_file(path.read_text()) if path.is_file() else {}
     values.update({k: v for k, v in environ.items() if k in names})
-    return {k: values[k] for k in names if values.get(k)}
+    # A stray line break (`export KEY="$(cat file)"` keeps none, a pasted value may) would
+    # become part of the secret.
+    return {k: values[k].strip() for k in names if values.get(k, "").strip()}
 
 
 def read_ai_keys(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -65,3 +68,45 @@ def read_dns_credentials(site: Site, environ: Mapping[str, str] = os.environ) ->
             "section); it never goes into group data." for name in missing
         ])
     return found
+
+
+def read_password_hashes(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each person's argon2 hash, by name; raises ConfigError naming every missing or bad one.
+
+    The hash is a secret: code-server takes the hash itself as the session cookie."""
+    names = {password_variable(u.name): u.name for u in site.users}
+    found = read_secrets(list(names), environ)
+    problems = []
+    for variable, name in names.items():
+        value = found.get(variable)
+        if value is None:
+            problems.append(
+                f"{variable}: the password hash of {name!r} is not set. Fix: run "
+                f"`python3 -m tools.adduser {name}` and put the line it prints into secrets.env "
+                "(or export it); it never goes into group data.")
+        elif not value.startswith("$argon2"):
+            problems.append(
+                f"{variable}: looks like a plaintext password, not an argon2 hash. Fix: put "
+                f"the hash from `python3 -m tools.adduser {name}` there instead.")
+        elif not ARGON2_RE.fullmatch(value):
+            problems.append(
+                f"{variable}: is not a well-formed argon2 hash (in a shell, quote it in single "
+                f"quotes: it contains $). Fix: copy it again from `python3 -m tools.adduser {name}`.")
+    if problems:
+        raise ConfigError(problems)
+    return {name: found[variable] for variable, name in names.items()}
+
+
+def check_keys_kept(site: Site, keys: Mapping[str, str], on_host: set[str]) -> None:
+    """A shared key that the server has and the group data still wants, but that this machine
+    does not provide, stops the deploy: a colleague's laptop without secrets.env must not strip
+    the key from everyone. Removing a key is a deliberate change of group data."""
+    missing = [name for name in wanted_names(site)
+               if ai_secret(name) in on_host and name not in keys]
+    if missing:
+        raise ConfigError([
+            f"ai_keys: {name} is on the server but not provided on this machine. Fix: export "
+            "it or put it in secrets.env. To remove it from every workspace on purpose, take "
+            f"it out of ai_keys (and out of every person's ai_keys) in group data."
+            for name in missing
+        ])

@@ -22,7 +22,7 @@ def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bo
     """A podman secret of the account, made from a root-only file; True if (re)created."""
     path = f"{layout.SECRETS_DIR}/{name}"
     # No newline: it becomes an environment value.
-    source = ensure.file(snap, f"{label} (root-only)", path, value, "600")
+    source = ensure.secret(snap, f"{label} (root-only)", path, value, layout.SECRETS_DIR)
     changed = source.will_change or name not in snap.secrets
     if changed:
         server.shell(
@@ -34,14 +34,15 @@ def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bo
 
 
 @deploy("Secrets")
-def secrets(site: Site, snap: Snapshot, keys: Mapping[str, str]) -> set[str]:
+def secrets(site: Site, snap: Snapshot, keys: Mapping[str, str],
+            hashes: Mapping[str, str]) -> set[str]:
     """Returns the names of the people whose container must restart for a changed secret."""
     ensure.directory(snap, "Root-only secret sources", layout.SECRETS_DIR, "700")
     rotated = {name for name, value in keys.items()
                if _secret(site, snap, ai_secret(name), value, f"Shared key {name}")}
     changed = set()
     for user in site.users:
-        if _secret(site, snap, layout.password_secret(user), user.password_hash,
+        if _secret(site, snap, layout.password_secret(user), hashes[user.name],
                    f"Password hash of {user.name}") or rotated & set(site.keys_of(user, keys)):
             changed.add(user.name)
     return changed

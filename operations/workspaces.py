@@ -28,8 +28,7 @@ def workspaces(site: Site, snap: Snapshot) -> None:
 def archive_departed(site: Site, snap: Snapshot) -> None:
     """After their containers stopped: each departed person's folder goes to the archive."""
     for name in departed(site, snap):
-        folder = layout.user_dir(site, User(name=name, port=0, password_hash="",
-                                            limits=site.defaults))
+        folder = layout.user_dir(site, User(name=name, port=0, limits=site.defaults))
         server.shell(name=f"Archive the data of departed user {name}",
                      commands=[f"if [ -d {folder} ]; then mv {folder}"
                                f" {layout.archive_dir(site)}/{name}-$(date +%Y%m%d-%H%M%S); fi"])

@@ -23,6 +23,30 @@ def https_status(hostname: str, path: str = "/healthz") -> str:
                              "-o /dev/null -w '%{http_code}'")).stdout.strip()
 
 
+def login(site, user: str, password: str, jar: str = "/tmp/jar",
+          source: str = "127.0.0.1") -> tuple[str, str, bool]:
+    """POST the login form through nginx from the VM's address `source`.
+
+    Returns (HTTP status, the cookie jar's text, whether the page said the password was
+    wrong)."""
+    hostname = f"{user}.{site.domain}"
+    out = sh(f"rm -f {jar}; "
+             + curl_https(hostname, "/login", fixtures.PEBBLE_ROOTS,
+                          f"--interface {source} -o /tmp/login-body -c {jar} -w '%{{http_code}}'"
+                          f" --data-urlencode 'password={password}'")
+             + f"; echo; cat {jar}; echo; grep -c 'Incorrect password' /tmp/login-body || true")
+    status, _, rest = out.partition("\n")
+    jar_text, _, wrong = rest.rstrip().rpartition("\n")
+    return status.strip(), jar_text, wrong.strip() not in ("", "0")
+
+
+def status_with_cookies(site, user: str, jar: str = "/tmp/jar") -> str:
+    """The status of the workspace's start page for a browser holding the cookies in `jar`:
+    200 for a live session, 302 (to the login page) for none."""
+    return sh(curl_https(f"{user}.{site.domain}", "/", fixtures.PEBBLE_ROOTS,
+                         f"-b {jar} -o /dev/null -w '%{{http_code}}'")).strip()
+
+
 def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
     """The user-facing testinfra suite, exactly as README documents it, trusting pebble."""
     return subprocess.run(

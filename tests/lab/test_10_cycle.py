@@ -6,12 +6,22 @@ import os
 
 import pytest
 
-from lab.site import CAROL_HASH, lab_users
+from lab.site import BOB_NEW_HASH, BOB_NEW_PASSWORD, LAB_PASSWORDS, lab_users
 from operations import layout
-from tests.lab.helpers import assert_ok, https_status, run_host_suite, sh, started_at
+from operations.model import password_variable
+from tests.lab.helpers import (
+    assert_ok,
+    https_status,
+    login,
+    run_host_suite,
+    sh,
+    started_at,
+    status_with_cookies,
+)
 from tests.render import quadlet
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
+BOB_OLD_JAR = "/tmp/bob-old-jar"
 
 
 def test_converge_on_fresh_vm(lab_vm, deployer):
@@ -55,14 +65,24 @@ def memory_max_of(site, container: str) -> str:
     return sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip()
 
 
-def test_add_a_user_and_change_another_users_limit_in_one_deploy(lab_vm, deployer, site):
-    """carol is added and bob's limits change; only their resources change, alice keeps
-    running untouched."""
+def test_add_a_user_and_change_another_users_limit_and_password_in_one_deploy(
+        lab_vm, deployer, site, monkeypatch):
+    """carol is added, bob's limits and password change; only their resources change, alice
+    keeps running untouched, and bob's old session ends with his old password."""
     before = {u.name: started_at(lab_vm, site, layout.container(u)) for u in site.users}
-    users = lab_users() | {"carol": {"port": 8083, "password_hash": CAROL_HASH}}
+    status, _, _ = login(site, "bob", LAB_PASSWORDS["bob"], jar=BOB_OLD_JAR)
+    assert status == "302" and status_with_cookies(site, "bob", BOB_OLD_JAR) == "200", (
+        "control: the old session works before the change")
+    users = lab_users() | {"carol": {"port": 8083}}
     users["bob"] = dict(users["bob"], memory_max="2G", memory_high="1536M")
+    monkeypatch.setenv(password_variable("bob"), BOB_NEW_HASH)
     result = deployer("add-carol-limit-bob", users=users)
     assert_ok(result)
+    # A password change ends every old session: the cookie is the old hash.
+    assert status_with_cookies(site, "bob", BOB_OLD_JAR) == "302", "bob's old session lives on"
+    assert login(site, "bob", LAB_PASSWORDS["bob"], jar="/tmp/bob-jar")[2], "old password works"
+    status, jar, _ = login(site, "bob", BOB_NEW_PASSWORD, jar="/tmp/bob-jar")
+    assert status == "302" and "code-server-session" in jar
     changed = " ".join(result.changed)
     assert "carol" in changed and "code-server-bob" in changed, result.changed
     alice_ops = [n for n in result.changed if "alice" in n]
@@ -96,6 +116,8 @@ def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site)
     # bob is back on the site's limits (restarted), alice was not touched at all.
     assert started_at(lab_vm, site, "code-server-bob") != bob_before
     assert memory_max_of(site, "code-server-bob") == str(3 * 1024**3)
+    assert login(site, "bob", LAB_PASSWORDS["bob"], jar="/tmp/bob-jar")[0] == "302", (
+        "bob's first password (the lab's hash again) does not log in")
     assert started_at(lab_vm, site, "code-server-alice") == alice_before
     # ... and both are still serving.
     for user in site.users:

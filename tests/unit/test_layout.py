@@ -18,7 +18,7 @@ TRICKY = ["catchall", "workspaces", "cert-renew", "a", "x-password", "tls", "arc
 
 def person(name: str) -> User:
     assert USER_NAME_RE.match(name), name
-    return User(name=name, port=8081, password_hash="", limits=SEED_LIMITS)
+    return User(name=name, port=8081, limits=SEED_LIMITS)
 
 
 @pytest.mark.parametrize("name", TRICKY)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from operations.model import REPO, load
+from operations.model import REPO, load, password_variable
 from operations.preflight import Platform, account_problems, problems, version_of
-from tests.unit.test_model import GOOD
+from tests.unit.test_model import GOOD, HASH
 
 OS_RELEASE = {
     "debian12": ("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
@@ -69,7 +69,8 @@ def test_this_debian12_machine_is_refused_before_any_operation(tmp_path):
         [sys.executable, "-m", "pyinfra", "--dry", "-y", "@local", "deploy.py",
          "--group-data", str(data)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "VULTR_API_KEY": "not-used-by-a-refused-run"},
+        env={**os.environ, "VULTR_API_KEY": "not-used-by-a-refused-run",
+             **{password_variable(name): HASH for name in GOOD["users"]}},
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
