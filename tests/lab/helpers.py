@@ -40,11 +40,13 @@ def login(site, user: str, password: str, jar: str = "/tmp/jar",
     return status.strip(), jar_text, wrong.strip() not in ("", "0")
 
 
-def status_with_cookies(site, user: str, jar: str = "/tmp/jar") -> str:
-    """The status of the workspace's start page for a browser holding the cookies in `jar`:
-    200 for a live session, 302 (to the login page) for none."""
-    return sh(curl_https(f"{user}.{site.domain}", "/", fixtures.PEBBLE_ROOTS,
-                         f"-b {jar} -o /dev/null -w '%{{http_code}}'")).strip()
+def logged_in(site, user: str, jar: str = "/tmp/jar") -> bool:
+    """Does the workspace let in a browser holding the cookies in `jar`? Its start page
+    redirects either way: to the login page without a session, to the folder with one."""
+    target = sh(curl_https(f"{user}.{site.domain}", "/", fixtures.PEBBLE_ROOTS,
+                           f"-b {jar} -o /dev/null -w '%{{http_code}} %{{redirect_url}}'")).strip()
+    assert target.startswith("302 "), target
+    return "/login" not in target
 
 
 def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
