@@ -73,10 +73,12 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout_file, stderr=subprocess.PIPE,
                             text=True, env=env)
     lines = []
+    stamped = []  # the log's copy: seconds into the run before each line (build steps too)
     steps = []
     assert proc.stderr is not None
     for line in proc.stderr:
         lines.append(line)
+        stamped.append(f"{time.monotonic() - start:7.1f} {line}")
         if line.startswith("--> Starting operation"):
             steps.append((time.monotonic() - start, line.split(":", 1)[-1].strip()))
         if echo or (progress and line.startswith("--> Starting operation")):
@@ -90,7 +92,7 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
         started = "".join(f"{t:8.1f}  {name}\n" for t, name in steps)
-        log.write_text(f"$ {' '.join(cmd)}\n{output}\n--- json ---\n{stdout}\n"
+        log.write_text(f"$ {' '.join(cmd)}\n{''.join(stamped)}\n--- json ---\n{stdout}\n"
                        f"--- seconds into the run when each operation started ---\n{started}")
     try:
         report = json.loads(stdout) if stdout.strip() else {}
