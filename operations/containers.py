@@ -13,8 +13,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
 from operations import ensure, layout
-from operations.model import CODER_UID, REPO, Site, User, ai_secret, format_size
+from operations.model import REPO, Site, User, ai_secret, format_size
 from operations.snapshot import Snapshot
+from operations.workspaces import departed, hand_over, needs_hand_over
 
 QUADLET_TEMPLATE = REPO / "templates/etc/containers/systemd/users/code-server.container.j2"
 # opencode's managed config (mounted read-only in every container): the image pins the
@@ -36,7 +37,7 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
         "hostname": layout.hostname(site, user),
         "container": layout.container(user),
         "image": site.image,
-        "coder_uid": CODER_UID,
+        "coder_host_uid": site.coder_host_uid,
         "port": user.port,
         "workspace_dir": layout.workspace_dir(site, user),
         "project_in_container": layout.CONTAINER_PROJECT,
@@ -52,13 +53,6 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
 
 def systemctl(site: Site, *args: str) -> str:
     return layout.as_account(site, "systemctl --user " + " ".join(args))
-
-
-def departed(site: Site, snap: Snapshot) -> list[str]:
-    """People whose unit is on the host but who are no longer in the group data."""
-    here = {layout.person_of_quadlet(f) for f in snap.listing(layout.quadlet_dir(site),
-                                                               layout.QUADLET_GLOB)}
-    return sorted(here - {None} - {u.name for u in site.users})
 
 
 @deploy("Containers")
@@ -77,7 +71,7 @@ def containers(site: Site, snap: Snapshot, keys: Mapping[str, str],
             f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}",
             **unit_values(site, user, keys),
         )
-        if unit.will_change or user.name in secret_changed:
+        if unit.will_change or user.name in secret_changed or needs_hand_over(site, snap, user):
             restart.append(user)
         elif snap.user_units.get(layout.unit(user)) != "active":
             start.append(user)
@@ -96,6 +90,8 @@ def containers(site: Site, snap: Snapshot, keys: Mapping[str, str],
     # One at a time, each answering before the next: a broken image stops the rollout at
     # the first person (the deploy fails loudly) while the others keep serving as before.
     for user in restart + start:
+        if needs_hand_over(site, snap, user):
+            hand_over(site, user)
         systemd.service(name=f"{'Restart' if user in restart else 'Start'} {layout.unit(user)}",
                         service=layout.unit(user), running=True, restarted=user in restart,
                         **account)

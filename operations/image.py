@@ -17,7 +17,7 @@ from pyinfra.operations import files, server
 
 from operations import ensure, layout
 from operations.layout import EXTENSIONS_GLOB, UPLOADED_BASE
-from operations.model import CODER_UID, IMAGE_CONTEXT, REPO, ConfigError, Site
+from operations.model import IMAGE_CONTEXT, REPO, ConfigError, Site
 from operations.snapshot import Snapshot
 
 
@@ -86,14 +86,4 @@ def image(site: Site, snap: Snapshot, registry: str | None) -> None:
         commands=[layout.as_account(site, f"podman build --pull=missing --layers --tag {site.image} {args}"
             f" --file {layout.build_dir(site)}/Dockerfile {layout.build_dir(site)}"
         )],
-    )
-    # The containers run with keep-id, for which podman makes an id-shifted copy of the
-    # image the first time a container starts from it (minutes on a slow host, once per
-    # image). Made here, while everyone still serves from the old image: the restarts of
-    # the rollout are then quick, and none runs into the unit's TimeoutStartSec.
-    server.shell(
-        name=f"Prepare {site.image} for the containers' user namespace (once per image)",
-        commands=[layout.as_account(
-            site, f"podman run --rm --userns keep-id:uid={CODER_UID},gid={CODER_UID}"
-                  f" --entrypoint /bin/true {site.image}")],
     )

@@ -56,10 +56,10 @@ SERVER_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._@+-]+)+")
 # The one place code-server's version is pinned: files/Dockerfile's `ARG BASE_IMAGE=`.
 PRODUCTION_BASE_IMAGE = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "files/Dockerfile").read_text(),
                                   re.M).group(1)
-# Quadlet arrived in podman 4.4; `keep-id:uid=,gid=` and secrets `--replace` need 4.7+.
+# Quadlet arrived in podman 4.4; secrets `--replace` need 4.7+.
 # Ubuntu 24.04 ships 4.9.3, which is the oldest we test against.
 MIN_PODMAN = (4, 9)
-CODER_UID = 1000  # the uid of `coder` in codercom/code-server; keep-id maps it to the account
+CODER_UID = 1000  # the uid of `coder` in codercom/code-server (Site.coder_host_uid on the host)
 # The build context: files/ entries uploaded next to the Dockerfile (plus extensions/).
 IMAGE_CONTEXT = (
     "Dockerfile",
@@ -203,6 +203,15 @@ class Site:
     acme_dns_propagation_check: bool = True
     tls_certificate: str | None = None
     tls_certificate_key: str | None = None
+
+    # -- who is who on the host ----------------------------------------------------------
+    @property
+    def coder_host_uid(self) -> int:
+        """`coder` of every container, as the host sees it. The containers run in rootless
+        podman's own user namespace: its root is the service account, and its uid N > 0 is
+        the account's subordinate id subid_start + N - 1 (subid_count >= 65536 maps them
+        all). This uid owns the workspaces; it owns nothing else on the host."""
+        return self.subid_start + CODER_UID - 1
 
     # -- TLS ---------------------------------------------------------------------------
     @property

@@ -46,11 +46,14 @@ def test_storage_layout(host, site):
     base = host.file(site.workspace_base)
     assert base.is_directory and base.user == "root" and base.mode == 0o755
     for user in site.users:
-        for path in (layout.user_dir(site, user), layout.workspace_dir(site, user), layout.config_dir(site, user)):
+        folder = host.file(layout.user_dir(site, user))
+        assert folder.is_directory and folder.mode == 0o750, folder.path
+        assert (folder.user, folder.group) == (site.service_account, site.service_account)
+        # What the container mounts belongs to its `coder`, a subordinate id of the account.
+        for path in (layout.workspace_dir(site, user), layout.config_dir(site, user)):
             f = host.file(path)
-            assert f.is_directory, path
-            assert (f.user, f.group, f.mode) == (site.service_account, site.service_account,
-                                                 0o750), path
+            assert f.is_directory and f.mode == 0o750, path
+            assert (f.uid, f.gid) == (site.coder_host_uid, site.coder_host_uid), path
 
 
 def test_unit_active_and_started_at_boot(host, account, site):
@@ -75,9 +78,11 @@ def test_container_processes_are_not_root_on_host(host, account, site):
         cgroup = host.check_output(f"cut -d: -f3 /proc/{pid}/cgroup")
         procs = host.check_output(f"cat /sys/fs/cgroup{cgroup}/cgroup.procs").split()
         assert procs, f"no processes in {cgroup}"
-        owners = set(host.check_output(f"ps -o user= -p {','.join(procs)}").split())
-        assert owners == {site.service_account}, owners
-        # ... and `coder` inside is uid 1000 as upstream, mapped by keep-id.
+        owners = set(host.check_output(f"ps -o uid= -p {','.join(procs)}").split())
+        # `coder` of the container, a subordinate id of the account: not root, and not even
+        # the account that owns the containers.
+        assert owners == {str(site.coder_host_uid)}, owners
+        # ... and `coder` inside is uid 1000 as upstream.
         assert account.check(f"podman exec {layout.container(user)} id -u").strip() == str(CODER_UID)
 
 

@@ -4,6 +4,7 @@ it reads, and the comparisons that decide whether an operation is emitted at all
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 
 import pytest
@@ -61,3 +62,22 @@ def test_any_difference_means_an_operation(snap, tmp_path):
     assert not snap.link_is(str(tmp_path / "link"), "/elsewhere")
     assert not snap.file_is(str(tmp_path / "missing"), b"", "644")
     assert not snap.unit_running("no-such-unit.service")
+
+
+def test_an_owner_without_a_name_is_compared_by_number(tmp_path):
+    """The workspaces belong to `coder`'s host id (a subordinate id, no passwd entry): the
+    snapshot reads it as a number, so a second deploy sees no difference."""
+    folder = tmp_path / "workspace"
+    folder.mkdir(mode=0o750)
+    try:
+        os.chown(folder, 1000999, 1000999)
+    except PermissionError:
+        pytest.skip("needs root to hand a folder to an unnamed uid")
+    fact = SnapshotFact()
+    command = fact.command(paths=[str(folder)], listings=[], units=[], packages=[],
+                           account="no-such-account-here", groups=[], as_account="false",
+                           certificate=str(tmp_path / "missing.pem"))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    snap = fact.process(out.stdout.splitlines())
+    assert snap.dir_is(str(folder), "750", "1000999", "1000999")
+    assert not snap.dir_is(str(folder), "750", "root", "root")
