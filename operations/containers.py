@@ -39,6 +39,8 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
         "image": site.image,
         "coder_host_uid": site.coder_host_uid,
         "port": user.port,
+        "home_dir": layout.home_dir(site, user),
+        "home_in_container": layout.CONTAINER_HOME,
         "workspace_dir": layout.workspace_dir(site, user),
         "project_in_container": layout.CONTAINER_PROJECT,
         "config_dir": layout.config_dir(site, user),

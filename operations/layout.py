@@ -13,6 +13,8 @@ deploy reads them all in one command (operations/snapshot.py).
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from operations.model import USER_NAME_RE, Site, User, ai_secret
 
 # -- per person ------------------------------------------------------------------------
@@ -103,6 +105,12 @@ def user_dir(site: Site, user: User) -> str:
     return f"{site.workspace_base}/{user.name}"
 
 
+def home_dir(site: Site, user: User) -> str:
+    """The person's whole home (/home/coder): dotfiles, SSH keys, shell history, the AI
+    login, `pip install --user` tools. The workspace and config are mounted inside it."""
+    return f"{user_dir(site, user)}/home"
+
+
 def workspace_dir(site: Site, user: User) -> str:
     return f"{user_dir(site, user)}/workspace"
 
@@ -117,8 +125,25 @@ def archive_dir(site: Site) -> str:
 
 
 # Inside the container (the image's contract, as in codercom/code-server).
-CONTAINER_PROJECT = "/home/coder/project"
-CONTAINER_DATA = "/home/coder/.local/share/code-server"
+CONTAINER_HOME = "/home/coder"
+CONTAINER_PROJECT = f"{CONTAINER_HOME}/project"
+CONTAINER_DATA = f"{CONTAINER_HOME}/.local/share/code-server"
+
+
+def home_mount_points(site: Site, user: User) -> list[str]:
+    """The folders in the person's home on the host down to where the workspace and the
+    config are mounted (project, .local, .local/share, .local/share/code-server), parents
+    first. The deploy makes them as coder's: the container runtime would make missing ones
+    as root, and coder could not write to ~/.local."""
+    points: list[str] = []
+    for inside in (CONTAINER_PROJECT, CONTAINER_DATA):
+        parts = PurePosixPath(inside).relative_to(CONTAINER_HOME).parts
+        for depth in range(1, len(parts) + 1):
+            point = "/".join((home_dir(site, user), *parts[:depth]))
+            if point not in points:
+                points.append(point)
+    return points
+
 CONTAINER_OPENCODE_CONFIG = "/etc/opencode/opencode.json"
 
 # -- secrets -------------------------------------------------------------------------------
@@ -197,6 +222,7 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
     for user in site.users:
         paths += [
             user_dir(site, user), workspace_dir(site, user), config_dir(site, user),
+            home_dir(site, user), *home_mount_points(site, user),
             f"{quadlet_dir(site)}/{quadlet_file(user)}",
             f"{SECRETS_DIR}/{password_secret(user)}",
             f"{NGINX_AVAILABLE}/{vhost_file(user)}", f"{NGINX_ENABLED}/{vhost_file(user)}",

@@ -35,6 +35,12 @@ def workspaces(site: Site, snap: Snapshot) -> None:
         # keeps other host accounts out.
         folder = layout.user_dir(site, user)
         ensure.directory(snap, folder, folder, "750", account, account)
+        # The whole home persists (git identity, SSH keys, history, the AI login, --user
+        # tools); what the image must own is outside it (ENTRYPOINTD in files/Dockerfile).
+        home = layout.home_dir(site, user)
+        ensure.directory(snap, home, home, "750", coder, coder)
+        for path in layout.home_mount_points(site, user):
+            ensure.directory(snap, path, path, "755", coder, coder)
         if needs_hand_over(site, snap, user):
             continue  # while the container still runs on its old unit: see hand_over()
         for path in mounted(site, user):

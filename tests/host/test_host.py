@@ -50,10 +50,18 @@ def test_storage_layout(host, site):
         assert folder.is_directory and folder.mode == 0o750, folder.path
         assert (folder.user, folder.group) == (site.service_account, site.service_account)
         # What the container mounts belongs to its `coder`, a subordinate id of the account.
-        for path in (layout.workspace_dir(site, user), layout.config_dir(site, user)):
+        for path in (layout.workspace_dir(site, user), layout.config_dir(site, user),
+                     layout.home_dir(site, user)):
             f = host.file(path)
             assert f.is_directory and f.mode == 0o750, path
             assert (f.uid, f.gid) == (site.coder_host_uid, site.coder_host_uid), path
+        # The mount points inside the home are coder's too, so coder can write to ~/.local.
+        for path in layout.home_mount_points(site, user):
+            f = host.file(path)
+            assert f.is_directory and (f.uid, f.gid) == (site.coder_host_uid,) * 2, path
+        ssh = host.file(f"{layout.home_dir(site, user)}/.ssh")
+        if ssh.exists:  # made by the person (ssh-keygen); it keeps its strict mode on the host
+            assert ssh.mode == 0o700 and ssh.uid == site.coder_host_uid, ssh.path
 
 
 def test_unit_active_and_started_at_boot(host, account, site):
@@ -70,6 +78,19 @@ def test_container_runs_the_current_image(account, site):
     for user in site.users:
         assert account.inspect(layout.container(user), "{{.State.Status}}") == "running"
         assert account.inspect(layout.container(user), "{{.ImageName}}") == site.image
+
+
+def test_the_whole_home_is_the_persisted_folder(host, account, site):
+    for user in site.users:
+        mounts = account.inspect(layout.container(user),
+                                 "{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}").split()
+        assert f"{layout.home_dir(site, user)}:{layout.CONTAINER_HOME}" in mounts, mounts
+        assert f"{layout.workspace_dir(site, user)}:{layout.CONTAINER_PROJECT}" in mounts, mounts
+        # coder can write where tools and the AI login go; the image's start-up scripts are
+        # not in the person's home (a newer image must win there).
+        account.check(f"podman exec {layout.container(user)} sh -c"
+                      f" 'test -w {layout.CONTAINER_HOME} && test -w {layout.CONTAINER_HOME}/.local/share'")
+        assert not host.file(f"{layout.home_dir(site, user)}/entrypoint.d").exists
 
 
 def test_container_processes_are_not_root_on_host(host, account, site):

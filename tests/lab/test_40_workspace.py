@@ -3,9 +3,12 @@ onboarding, persistence, limits under load, shared keys, and bad data refused.""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import time
+import zipfile
 
 import pytest
 
@@ -206,15 +209,61 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
     # The next deploy (the image update below) runs without the key: it is removed there.
 
 
+def a_wheel(name: str) -> str:
+    """A pure-Python wheel with a console script, base64: a tool to `pip install --user`
+    without an index (the lab's containers reach no PyPI)."""
+    info = f"{name}-1.0.dist-info"
+    files = {
+        f"{name}.py": "def main():\n    print('hello-tool works')\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: lab\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/entry_points.txt": f"[console_scripts]\nhello-tool = {name}:main\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{info}/RECORD"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+# What a person sets up in their home, as they would in the terminal (issue: a home that
+# stays), and what each step must still show afterwards.
+HOME_SETUP = (
+    "git config --global user.name 'Alice Lab'"
+    " && mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519"
+    " && echo 'echo from-yesterday' >> ~/.bash_history"
+    " && mkdir -p ~/.local/share/opencode"
+    " && echo '{\"anthropic\": {\"type\": \"api\", \"key\": \"sk-lab-own-login\"}}'"
+    " > ~/.local/share/opencode/auth.json"
+    f" && echo {a_wheel('hello_tool')} | base64 -d > /tmp/hello_tool-1.0-py3-none-any.whl"
+    " && pip install --user --no-index --quiet /tmp/hello_tool-1.0-py3-none-any.whl"
+)
+HOME_STATE = (
+    "git config --global user.name; ssh-keygen -lf ~/.ssh/id_ed25519.pub;"
+    " grep -c from-yesterday ~/.bash_history; grep -o sk-lab-own-login"
+    " ~/.local/share/opencode/auth.json; hello-tool"
+)
+
+
 def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer, site):
     alice = site.users[0]
     marker = f"{layout.workspace_dir(site, alice)}/survivor.txt"
     in_container(lab_vm, site, "alice", "echo still-here > /home/coder/project/survivor.txt")
+    in_container(lab_vm, site, "alice", HOME_SETUP)
+    home = in_container(lab_vm, site, "alice", HOME_STATE).stdout
+    assert home.split("\n")[0] == "Alice Lab" and home.rstrip().endswith("hello-tool works"), home
+    ssh_dir = f"{layout.home_dir(site, alice)}/.ssh"
+    assert sh(f"stat -c '%a %u' {ssh_dir}").split() == ["700", str(site.coder_host_uid)]
 
     def survived(step: str):
         assert sh(f"cat {marker}").strip() == "still-here", f"lost after {step}"
         assert in_container(lab_vm, site, "alice",
                             "cat /home/coder/project/survivor.txt").stdout.strip() == "still-here"
+        # git identity, the same SSH key, the history line, the AI login, the --user tool
+        now = in_container(lab_vm, site, "alice", HOME_STATE, check=False)
+        assert now.stdout == home, f"the home changed after {step}: {now.stdout!r} {now.stderr!r}"
+        assert sh(f"stat -c '%a' {ssh_dir}").strip() == "700", f"~/.ssh mode after {step}"
 
     # A crash: quadlet containers run with --rm, so "restart" is systemd's Restart=on-failure
     # bringing a killed container back (`podman restart` would leave the unit stopped), as a

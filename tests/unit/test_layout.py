@@ -62,9 +62,22 @@ def test_every_managed_path_is_in_the_snapshot():
     args = layout.snapshot_args(site, [], ["Dockerfile"], ["ANTHROPIC_API_KEY"])
     for user in site.users:
         for path in (layout.user_dir(site, user), layout.workspace_dir(site, user),
-                     layout.config_dir(site, user),
+                     layout.config_dir(site, user), layout.home_dir(site, user),
+                     *layout.home_mount_points(site, user),
                      f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}",
                      f"{layout.SECRETS_DIR}/{layout.password_secret(user)}",
                      f"{layout.NGINX_ENABLED}/{layout.vhost_file(user)}"):
             assert path in args["paths"], path
     assert f"{layout.SECRETS_DIR}/ai-anthropic-api-key" in args["paths"]
+
+
+def test_mount_points_in_the_home_are_made_parents_first():
+    """Every folder between the home and the two mounts inside it, so none is left for the
+    container runtime to make as root (coder could not write to ~/.local then)."""
+    site = load(GOOD)
+    home = layout.home_dir(site, site.users[0])
+    assert layout.home_mount_points(site, site.users[0]) == [
+        f"{home}/project", f"{home}/.local", f"{home}/.local/share",
+        f"{home}/.local/share/code-server"]
+    assert layout.CONTAINER_PROJECT.startswith(layout.CONTAINER_HOME + "/")
+    assert layout.CONTAINER_DATA.startswith(layout.CONTAINER_HOME + "/")

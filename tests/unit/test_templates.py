@@ -44,6 +44,9 @@ def test_quadlet_has_limits_mounts_and_loopback_port(site):
     assert "PublishPort=127.0.0.1:8082:8080" in unit
     # rootless podman's own user namespace (keep-id would cost a copy of every new image)
     assert not any(line.startswith("UserNS=") for line in unit)
+    # The whole home persists; workspace and config are mounted inside it (podman mounts
+    # by depth of the target, so the order of the lines does not matter).
+    assert "Volume=/var/lib/vscode/bob/home:/home/coder" in unit
     assert "Volume=/var/lib/vscode/bob/workspace:/home/coder/project" in unit
     assert "Volume=/var/lib/vscode/bob/config:/home/coder/.local/share/code-server" in unit
     assert "Secret=code-server-bob-password,type=env,target=HASHED_PASSWORD" in unit

@@ -29,7 +29,12 @@ def home(tmp_path):
     fake.write_text("#!/bin/sh\necho \"$@\" >> \"$CALLS\"\n")
     fake.chmod(0o755)
     script = tmp_path / "setup"
-    script.write_text(SCRIPT.read_text().replace("/usr/share/vscode-workspace", str(bundled)))
+    skel = tmp_path / "skel"
+    skel.mkdir()
+    (skel / ".bashrc").write_text("# skel bashrc\n")
+    (skel / ".profile").write_text("# skel profile\n")
+    script.write_text(SCRIPT.read_text().replace("/usr/share/vscode-workspace", str(bundled))
+                      .replace("SKEL=/etc/skel", f"SKEL={skel}"))
     script.chmod(0o755)
     return tmp_path
 
@@ -74,3 +79,14 @@ def test_extension_reinstalled_only_when_the_image_brings_another_version(home):
     assert not any("--install-extension" in c for c in run(home))
     (extensions / "sst-dev.opencode-1.18.33").rename(extensions / "sst-dev.opencode-1.18.32")
     assert any("--install-extension" in c for c in run(home))
+
+
+def test_the_empty_persisted_home_gets_the_shell_start_files_once(home):
+    person = home / "home"
+    (person / ".profile").write_text("# mine\n")
+    run(home)
+    assert (person / ".bashrc").read_text() == "# skel bashrc\n"
+    assert (person / ".profile").read_text() == "# mine\n"  # never over the person's own
+    (person / ".bashrc").unlink()
+    run(home)
+    assert not (person / ".bashrc").exists(), "a deleted start file came back"
