@@ -55,24 +55,43 @@ def test_uid_taken_by_someone_else_is_refused():
     assert moved and "set service_account_uid = 1600" in moved[0]
 
 
-def test_this_debian12_machine_is_refused_before_any_operation(tmp_path):
-    """A real pyinfra run against this machine (Debian 12, podman 4.3.1): refused at preflight.
+def dry_run(deploy_file: str, *args: str) -> tuple[int, str]:
+    """`pyinfra --dry -y @local DEPLOY_FILE`: even if a refusal were broken, a dry run
+    executes nothing on this machine."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "--dry", "-y", "@local", deploy_file, *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "VULTR_API_KEY": "not-used-by-a-refused-run",
+             **{password_variable(name): HASH for name in GOOD["users"]}},
+    )
+    return result.returncode, result.stdout + result.stderr
 
-    --dry: even if the refusal were broken, nothing would be executed here.
-    """
+
+# pyinfra prints this once a deploy file has loaded, i.e. once its operations are prepared.
+PREPARED = "Ready: "
+
+
+def test_a_dry_run_that_prepares_operations_says_so(tmp_path):
+    """The control of the check below: the line it asserts absent is there when pyinfra
+    gets as far as preparing a deploy's operations."""
+    harmless = tmp_path / "harmless.py"
+    harmless.write_text("from pyinfra.operations import server\n"
+                        "server.shell(name='a harmless command', commands=['true'])\n")
+    code, output = dry_run(str(harmless))
+    assert code == 0 and f"{PREPARED}{harmless}" in output, output
+
+
+def test_this_debian12_machine_is_refused_before_any_operation(tmp_path):
+    """A real pyinfra run against this machine (Debian 12, podman 4.3.1): refused at
+    preflight, while the deploy file loads, before a single operation is prepared."""
     if "bookworm" not in open("/etc/os-release").read():
         pytest.skip("this check needs a Debian 12 machine to run on")
     data = tmp_path / "group_data"
     data.mkdir()
     (data / "all.py").write_text("".join(f"{k} = {v!r}\n" for k, v in GOOD.items()))
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "--dry", "-y", "@local", "deploy.py",
-         "--group-data", str(data)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "VULTR_API_KEY": "not-used-by-a-refused-run",
-             **{password_variable(name): HASH for name in GOOD["users"]}},
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "refusing to deploy" in output and "Debian 13 or Ubuntu 24.04" in output, output
-    assert "Starting operation" not in output, output
+    code, output = dry_run("deploy.py", "--group-data", str(data))
+    assert code != 0, output
+    assert "refusing to deploy, nothing was changed" in output, output
+    assert "Debian GNU/Linux 12 (bookworm) is not supported" in output, output
+    assert "podman 4.3.1 is installed, but quadlet units need podman >= 4.9" in output, output
+    assert PREPARED not in output, output
