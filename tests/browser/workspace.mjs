@@ -26,6 +26,8 @@
 //   --chromium PATH      the browser (default $CHROMIUM or /usr/bin/chromium)
 //   --timeout-scale N    multiply every wait (default 1; the waits already suit a TCG VM)
 //   --keep-profile       leave the profile directory behind for a look
+//   --observe-only       only log in (right password) and report what the workbench shows:
+//                        the negative controls of the observations (a trust prompt, a chat)
 
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -64,6 +66,7 @@ function parseOptions(argv) {
       chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
       "timeout-scale": { type: "string", default: "1" },
       "keep-profile": { type: "boolean", default: false },
+      "observe-only": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -99,6 +102,7 @@ function parseOptions(argv) {
     chromiumPath: values.chromium,
     scale,
     keepProfile: values["keep-profile"],
+    observeOnly: values["observe-only"],
   };
 }
 
@@ -528,6 +532,12 @@ async function main() {
     ws.on("close", () => { entry.closed = true; });
   });
 
+  if (opts.observeOnly) {
+    await page.goto(opts.base.href, { waitUntil: "domcontentloaded", timeout: T(60_000) });
+    await step("login", rightPassword);
+    result.ok = true;
+    return;
+  }
   await step("not_found", notFoundPage);
   await step("wrong_password", wrongPassword);
   await step("login", rightPassword);

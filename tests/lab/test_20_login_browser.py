@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,31 +50,36 @@ def ensure_npm_deps() -> None:
     assert proc.returncode == 0, f"npm ci failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
-def test_first_visit_in_a_real_browser(lab_vm, site):
+def browse(lab_vm, site, user, out: Path, *options: str) -> dict:
+    """Run tests/browser/workspace.mjs as `user`; its result, or a failure with its output."""
     assert shutil.which("node"), "node is not installed"
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} not found: apt-get install chromium (.ci/setup)"
     ensure_npm_deps()
+    base = f"https://{layout.hostname(site, user)}:{lab_vm.https_port}"
+    roots = fixtures.pebble_roots(OUT / "pebble-roots.pem")
+    proc = subprocess.run(
+        ["node", str(SCRIPT), "--base", base, "--user", user.name,
+         "--password", LAB_PASSWORDS[user.name], "--out", str(out), "--chromium", CHROMIUM,
+         "--ca-file", str(roots), *options],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "workspace.log").write_text(proc.stderr)
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    assert proc.returncode == 0 and result.get("ok"), (
+        f"browser run failed (exit {proc.returncode}), see {out}/failure.png:\n"
+        f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return result
 
+
+def test_first_visit_in_a_real_browser(lab_vm, site):
     alice = next(u for u in site.users if u.name == "alice")
     proof = f"{layout.workspace_dir(site, alice)}/{PROOF}"
     # The file must be made by this run's terminal, not left over from an earlier one.
     lab_vm.ssh(f"rm -f {proof}")
 
-    base = f"https://{layout.hostname(site, alice)}:{lab_vm.https_port}"
-    roots = fixtures.pebble_roots(OUT / "pebble-roots.pem")
-    proc = subprocess.run(
-        ["node", str(SCRIPT), "--base", base, "--user", alice.name,
-         "--password", LAB_PASSWORDS[alice.name], "--out", str(OUT), "--chromium", CHROMIUM,
-         "--ca-file", str(roots)],
-        cwd=REPO, capture_output=True, text=True, timeout=1200,
-    )
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "workspace.log").write_text(proc.stderr)
-    lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {}
-    assert proc.returncode == 0 and result.get("ok"), (
-        f"browser run failed (exit {proc.returncode}), see {OUT}/failure.png:\n"
-        f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    result = browse(lab_vm, site, alice, OUT)
 
     # What the browser's terminal wrote is really in the person's project folder on the VM.
     content = lab_vm.ssh(f"cat {proof}").stdout
@@ -83,6 +89,32 @@ def test_first_visit_in_a_real_browser(lab_vm, site):
     for name in SCREENSHOTS:
         shot = OUT / name
         assert shot.exists() and shot.stat().st_size > 10_000, f"screenshot {shot} missing or empty"
-    # The settings promise no trust prompt and no Copilot chat: a person sees neither.
-    assert result["observations"]["trust_prompt"] is False
-    assert result["observations"]["chat_panel_visible"] is False
+    # The settings promise no workspace-trust question and no Copilot chat: a person sees
+    # neither the trust prompt, nor the Restricted Mode that trust puts an unanswered folder
+    # in, nor a chat (the control below shows these observations see them when they are on).
+    seen = result["observations"]
+    assert seen["trust_prompt"] is False and seen["restricted_mode"] is False, seen
+    assert seen["chat_panel_visible"] is False, seen
+
+
+# The two promises of files/workspace/settings.json, switched back to VS Code's defaults.
+PROMPTS_ON = '{"security.workspace.trust.enabled": true, "chat.disableAIFeatures": false}\n'
+
+
+def test_the_browser_sees_restricted_mode_and_a_chat_where_they_are_on(lab_vm, site):
+    """The negative control of the absences above: with bob's settings back at VS Code's
+    defaults, the same observations find the chat and workspace trust at work. Measured in
+    this lab: an unanswered folder opens in Restricted Mode with its banner, and the modal
+    "Do you trust the authors" question does not show in headless Chromium, so it is
+    Restricted Mode that proves the trust observation can see trust."""
+    bob = site.users[1]
+    settings = f"{layout.config_dir(site, bob)}/User/settings.json"
+    # Written in place as root: the file keeps coder's owner; restored afterwards.
+    lab_vm.ssh(f"cp -p {settings} {settings}.saved && echo {shlex.quote(PROMPTS_ON)} > {settings}")
+    try:
+        result = browse(lab_vm, site, bob, OUT / "control", "--observe-only")
+    finally:
+        lab_vm.ssh(f"mv {settings}.saved {settings}")
+    seen = result["observations"]
+    assert seen["trust_prompt"] is True or seen["restricted_mode"] is True, seen
+    assert seen["chat_panel_visible"] is True, seen
