@@ -67,8 +67,11 @@ def person_of_secret(name: str) -> str | None:
 
 
 # -- the service account -----------------------------------------------------------------
+ACCOUNT_HOME = "/var/lib/{account}"
+
+
 def account_home(site: Site) -> str:
-    return f"/var/lib/{site.service_account}"
+    return ACCOUNT_HOME.format(account=site.service_account)
 
 
 def quadlet_dir(site: Site) -> str:
@@ -80,11 +83,15 @@ def runtime_dir(site: Site) -> str:
     return f"/run/user/{site.service_account_uid}"
 
 
+def account_bus(site: Site) -> str:
+    return f"{runtime_dir(site)}/bus"
+
+
 def account_environment(site: Site) -> dict[str, str]:
     """What podman and `systemctl --user` need to run as the account: its runtime dir and
     user bus (without the bus, podman falls back to cgroupfs)."""
     return {"XDG_RUNTIME_DIR": runtime_dir(site),
-            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={runtime_dir(site)}/bus"}
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={account_bus(site)}"}
 
 
 def as_account(site: Site, command: str, stdin_from: str | None = None) -> str:
@@ -128,6 +135,7 @@ def archive_dir(site: Site) -> str:
 CONTAINER_HOME = "/home/coder"
 CONTAINER_PROJECT = f"{CONTAINER_HOME}/project"
 CONTAINER_DATA = f"{CONTAINER_HOME}/.local/share/code-server"
+CONTAINER_OPENCODE_CONFIG = "/etc/opencode/opencode.json"
 
 
 def home_mount_points(site: Site, user: User) -> list[str]:
@@ -144,11 +152,10 @@ def home_mount_points(site: Site, user: User) -> list[str]:
                 points.append(point)
     return points
 
-CONTAINER_OPENCODE_CONFIG = "/etc/opencode/opencode.json"
-
-# -- secrets -------------------------------------------------------------------------------
-SECRETS_DIR = "/etc/vscode/secrets"  # root-only: what the podman secrets were made from
-OPENCODE_CONFIG = "/etc/vscode/opencode.json"
+# -- secrets and site config -------------------------------------------------------------
+ETC_DIR = "/etc/vscode"
+SECRETS_DIR = f"{ETC_DIR}/secrets"  # root-only: what the podman secrets were made from
+OPENCODE_CONFIG = f"{ETC_DIR}/opencode.json"
 
 # -- the image build -----------------------------------------------------------------------
 UPLOADED_BASE = "/var/tmp/vscode-base-image.tar"
@@ -183,7 +190,7 @@ def hostname(site: Site, user: User) -> str:
 CERT_SCRIPT = "/usr/local/sbin/vscode-cert"
 RENEW_UNIT = "vscode-cert-renew"
 ACME_DIR = "/var/lib/vscode-acme"  # lego's --path: account key and certificates; root-only
-ACME_ENV_FILE = "/etc/vscode/acme.env"  # root-only: the DNS provider's credentials
+ACME_ENV_FILE = f"{ETC_DIR}/acme.env"  # root-only: the DNS provider's credentials
 
 
 def certificate_file(site: Site) -> str:
@@ -237,6 +244,8 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "account": site.service_account,
         "groups": [site.service_account],
         "as_account": as_account(site, ""),
+        "account_bus": account_bus(site),
+        "user_unit_glob": f"{UNIT_PREFIX}*",
         "certificate": certificate_file(site),
         "nginx_configs": list(NGINX_CONFIGS),
     }

@@ -610,9 +610,9 @@ def _check_workspace_base(base: Any, account: Any, c: _Collector) -> str:
         c.add("workspace_base", f"{base!r} is a system directory, or inside one (people's "
               "folders would be created and archived there)", fix)
         return path
-    ours = [layout.ACME_DIR, layout.LANDING_ROOT, "/etc/vscode"]
+    ours = [layout.ACME_DIR, layout.LANDING_ROOT, layout.ETC_DIR]
     if isinstance(account, str):
-        ours.append(f"/var/lib/{account}")  # the account's home: podman's storage, the build
+        ours.append(layout.ACCOUNT_HOME.format(account=account))  # the account's home: podman's storage, the build
     for other in ours:
         if _inside(path, other) or _inside(other, path):
             c.add("workspace_base", f"{base!r} overlaps {other}, which the deploy uses for "

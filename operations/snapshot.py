@@ -95,7 +95,8 @@ class SnapshotFact(FactBase[Snapshot]):
 
     def command(self, paths: Iterable[str], listings: Iterable[tuple[str, str]],
                 units: Iterable[str], packages: Iterable[str], account: str, groups: Iterable[str],
-                as_account: str, certificate: str, nginx_configs: Iterable[str] = ()) -> str:
+                as_account: str, account_bus: str, user_unit_glob: str, certificate: str,
+                nginx_configs: Iterable[str] = ()) -> str:
         q = shlex.quote
         parts = [
             "exec 2>/dev/null",
@@ -121,12 +122,12 @@ class SnapshotFact(FactBase[Snapshot]):
             " END{if (id != \"\") print \"unit\\t\" id \"\\t\" a \"\\t\" e}'",
             # The account's podman and user manager, queried side by side (each podman
             # process takes seconds on a slow host).
-            f"if id -u {q(account)} >/dev/null && [ -S /run/user/$(id -u {q(account)})/bus ]; then"
+            f"if id -u {q(account)} >/dev/null && [ -S {q(account_bus)} ]; then"
             " echo ready; t=$(mktemp -d);"
             f" {as_account} podman images --format 'image\t{{{{.Repository}}}}:{{{{.Tag}}}}'"
             " > $t/images &"
             f" {as_account} podman secret ls --format 'secret\t{{{{.Name}}}}' > $t/secrets &"
-            f" {as_account} systemctl --user list-units --all --plain --no-legend 'code-server-*'"
+            f" {as_account} systemctl --user list-units --all --plain --no-legend {q(user_unit_glob)}"
             " | awk '{print \"uunit\\t\" $1 \"\\t\" $3}' > $t/units &"
             " wait; cat $t/images $t/secrets $t/units; rm -r $t; fi",
             # Servers nginx answers unknown names with: `listen ... default_server` anywhere

@@ -58,6 +58,11 @@ def run_host_suite(*extra_args: str) -> subprocess.CompletedProcess:
     )
 
 
+def person(site, name: str):
+    """The lab site's User called `name`."""
+    return next(u for u in site.users if u.name == name)
+
+
 def started_at(lab_vm, site, container: str) -> str:
     return sh(layout.as_account(site, f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
 

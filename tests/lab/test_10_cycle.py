@@ -8,12 +8,13 @@ import pytest
 
 from lab.site import BOB_NEW_HASH, BOB_NEW_PASSWORD, LAB_PASSWORDS, lab_users
 from operations import layout
-from operations.model import password_variable
+from operations.model import SEED_LIMITS, User, password_variable
 from tests.lab.helpers import (
     assert_ok,
     https_status,
     logged_in,
     login,
+    person,
     run_host_suite,
     sh,
     started_at,
@@ -22,6 +23,8 @@ from tests.render import quadlet
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 BOB_OLD_JAR = "/tmp/bob-old-jar"
+# The person these scenarios add and remove again (the lab's site has alice and bob).
+CAROL = User(name="carol", port=8083, limits=SEED_LIMITS)
 
 
 def test_converge_on_fresh_vm(lab_vm, deployer):
@@ -84,13 +87,15 @@ def test_add_a_user_and_change_another_users_limit_and_password_in_one_deploy(
     status, jar, _ = login(site, "bob", BOB_NEW_PASSWORD, jar="/tmp/bob-jar")
     assert status == "302" and "code-server-session" in jar
     changed = " ".join(result.changed)
-    assert "carol" in changed and "code-server-bob" in changed, result.changed
+    bob, carol = person(site, "bob"), CAROL
+    assert "carol" in changed and layout.container(bob) in changed, result.changed
     alice_ops = [n for n in result.changed if "alice" in n]
     assert not alice_ops, f"alice's resources changed: {alice_ops}"
-    assert started_at(lab_vm, site, "code-server-alice") == before["alice"], "alice restarted"
-    assert started_at(lab_vm, site, "code-server-bob") != before["bob"], "bob not restarted"
-    assert memory_max_of(site, "code-server-bob") == str(2 * 1024**3)
-    assert memory_max_of(site, "code-server-carol") == str(3 * 1024**3)
+    assert started_at(lab_vm, site, layout.container(person(site, "alice"))) == before["alice"], (
+        "alice restarted")
+    assert started_at(lab_vm, site, layout.container(bob)) != before["bob"], "bob not restarted"
+    assert memory_max_of(site, layout.container(bob)) == str(2 * 1024**3)
+    assert memory_max_of(site, layout.container(carol)) == str(3 * 1024**3)
     # The host suite's per-user checks, now with carol and bob's new limits (the site-wide
     # ones ran above, and this deploy does not touch them).
     suite = run_host_suite("--extra-group-data", str(deployer.last_group_data[0]),
@@ -100,25 +105,32 @@ def test_add_a_user_and_change_another_users_limit_and_password_in_one_deploy(
 
 
 def test_remove_a_user_and_restore_a_limit_in_one_deploy(lab_vm, deployer, site):
-    sh("echo keep-me > /var/lib/vscode/carol/workspace/notes.txt")
-    alice_before = started_at(lab_vm, site, "code-server-alice")
-    bob_before = started_at(lab_vm, site, "code-server-bob")
+    alice, bob, carol = person(site, "alice"), person(site, "bob"), CAROL
+    sh(f"echo keep-me > {layout.workspace_dir(site, carol)}/notes.txt")
+    alice_before = started_at(lab_vm, site, layout.container(alice))
+    bob_before = started_at(lab_vm, site, layout.container(bob))
     result = deployer("remove-carol-restore-bob")
     assert_ok(result)
-    assert "code-server-carol" not in sh(layout.as_account(site, "podman ps -a --format '{{.Names}}'"))
-    assert lab_vm.ssh(f"test -e {layout.quadlet_dir(site)}/code-server-carol.container", check=False).returncode == 1
-    assert lab_vm.ssh("test -e /etc/nginx/sites-enabled/vscode-carol.conf", check=False).returncode == 1
-    assert lab_vm.ssh("test -e /etc/nginx/sites-available/vscode-carol.conf", check=False).returncode == 1
-    assert "code-server-carol-password" not in sh(layout.as_account(site, "podman secret ls"))
+
+    def gone(path: str) -> bool:
+        return lab_vm.ssh(f"test -e {path}", check=False).returncode == 1
+
+    names = sh(layout.as_account(site, "podman ps -a --format '{{.Names}}'")).split()
+    assert layout.container(alice) in names, "control: the listing shows containers"
+    assert layout.container(carol) not in names
+    assert gone(f"{layout.quadlet_dir(site)}/{layout.quadlet_file(carol)}")
+    assert gone(f"{layout.NGINX_ENABLED}/{layout.vhost_file(carol)}")
+    assert gone(f"{layout.NGINX_AVAILABLE}/{layout.vhost_file(carol)}")
+    assert layout.password_secret(carol) not in sh(layout.as_account(site, "podman secret ls"))
     archived = sh(f"cat {layout.archive_dir(site)}/carol-*/workspace/notes.txt").strip()
     assert archived == "keep-me"
-    assert lab_vm.ssh("test -e /var/lib/vscode/carol", check=False).returncode == 1
+    assert gone(layout.user_dir(site, carol))
     # bob is back on the site's limits (restarted), alice was not touched at all.
-    assert started_at(lab_vm, site, "code-server-bob") != bob_before
-    assert memory_max_of(site, "code-server-bob") == str(3 * 1024**3)
+    assert started_at(lab_vm, site, layout.container(bob)) != bob_before
+    assert memory_max_of(site, layout.container(bob)) == str(3 * 1024**3)
     assert login(site, "bob", LAB_PASSWORDS["bob"], jar="/tmp/bob-jar")[0] == "302", (
         "bob's first password (the lab's hash again) does not log in")
-    assert started_at(lab_vm, site, "code-server-alice") == alice_before
+    assert started_at(lab_vm, site, layout.container(alice)) == alice_before
     # ... and both are still serving.
     for user in site.users:
         code = https_status(layout.hostname(site, user))

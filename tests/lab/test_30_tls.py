@@ -92,10 +92,10 @@ def test_the_site_that_was_here_before_still_serves():
     out = sh(f"curl -s --resolve {fixtures.FOREIGN_SITE}:80:127.0.0.1"
                    f" http://{fixtures.FOREIGN_SITE}/")
     assert out.strip() == fixtures.FOREIGN_SITE_BODY
-    assert sh("readlink /etc/nginx/sites-enabled/shop.conf").strip() == \
+    assert sh(f"readlink {layout.NGINX_ENABLED}/shop.conf").strip() == \
         "../sites-available/shop.conf"
     # Debian's own default site is still there too.
-    assert sh("ls /etc/nginx/sites-enabled").split().count("default") == 1
+    assert sh(f"ls {layout.NGINX_ENABLED}").split().count("default") == 1
 
 
 def nginx_workers() -> set[str]:

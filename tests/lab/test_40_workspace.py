@@ -20,6 +20,7 @@ from tests.lab.helpers import (
     https_status,
     login,
     occurrences,
+    person,
     run_host_suite,
     sh,
     started_at,
@@ -49,7 +50,8 @@ def serving(lab_vm, site):
 def in_container(lab_vm, site, user: str, command: str, check: bool = True):
     """Run `command` as coder inside the user's container (through podman exec)."""
     quoted = command.replace("'", "'\\''")
-    return lab_vm.ssh(layout.as_account(site, f"podman exec code-server-{user} sh -lc '{quoted}'"),
+    container = layout.container(person(site, user))
+    return lab_vm.ssh(layout.as_account(site, f"podman exec {container} sh -lc '{quoted}'"),
                       check=check)
 
 
@@ -119,7 +121,7 @@ def test_a_workspace_reaches_no_other_workspace_and_no_loopback_service(lab_vm, 
     """From inside alice's container: bob's code-server port and every service that listens
     on the host's loopback only, on loopback, the gateway, host.containers.internal and each
     of the host's own addresses."""
-    bob = next(u for u in site.users if u.name == "bob")
+    bob = person(site, "bob")
     loopback_only = {int(line.rsplit(":", 1)[1]) for line in
                      sh("ss -Hltn | awk '{print $4}' | grep '^127\\.'").split()}
     assert bob.port in loopback_only, "control: bob's port listens on the host's loopback"
@@ -127,7 +129,8 @@ def test_a_workspace_reaches_no_other_workspace_and_no_loopback_service(lab_vm, 
     host_addresses = sh("hostname -I").split()
     ports = ",".join(str(p) for p in sorted(loopback_only))
     sh(f"cat > /tmp/probe.py <<'EOF'\n{PROBE}\nEOF")
-    sh(layout.as_account(site, "podman cp /tmp/probe.py code-server-alice:/tmp/probe.py"))
+    alice = layout.container(person(site, "alice"))
+    sh(layout.as_account(site, f"podman cp /tmp/probe.py {alice}:/tmp/probe.py"))
     out = in_container(lab_vm, site, "alice",
                        f"python3 /tmp/probe.py {ports} {','.join(host_addresses)}").stdout
     assert "closed 127.0.0.1" in out, f"control: the probe ran: {out}"
@@ -151,10 +154,10 @@ def test_opencode_extension_present_despite_bind_mount(lab_vm, site):
 
 
 def test_opencode_config_is_managed(lab_vm, site):
-    managed = in_container(lab_vm, site, "alice", "cat /etc/opencode/opencode.json").stdout
+    managed = in_container(lab_vm, site, "alice", f"cat {layout.CONTAINER_OPENCODE_CONFIG}").stdout
     assert '"autoupdate": false' in managed and '"share": "disabled"' in managed
     # Read-only for the person: the image pins the version.
-    assert in_container(lab_vm, site, "alice", "echo x >> /etc/opencode/opencode.json",
+    assert in_container(lab_vm, site, "alice", f"echo x >> {layout.CONTAINER_OPENCODE_CONFIG}",
                         check=False).returncode != 0
 
 
@@ -183,28 +186,28 @@ def test_shared_keys_reach_only_those_who_use_them_and_rotate_precisely(lab_vm, 
     assert in_container(lab_vm, site, "bob", "printenv ANTHROPIC_API_KEY", check=False).stdout.strip() == ""
     # [s]: the pattern must not match its own command line in `ps`.
     key = "'[s]k-lab-first-key'"
-    assert occurrences(layout.as_account(site, "podman exec code-server-alice env"), key) == 1, (
+    alice, bob = (layout.container(person(site, name)) for name in ("alice", "bob"))
+    assert occurrences(layout.as_account(site, f"podman exec {alice} env"), key) == 1, (
         "control: the key is in alice's environment, so the search below can find it")
     for where in (f"cat {layout.quadlet_dir(site)}/*.container",
-                  layout.as_account(site, "podman inspect code-server-alice"),
+                  layout.as_account(site, f"podman inspect {alice}"),
                   "journalctl --no-pager -o verbose", "ps auxww"):
         assert occurrences(where, key) == 0, f"key leaked into: {where}"
     assert sh(f"stat -c '%U %a' {layout.SECRETS_DIR}/ai-anthropic-api-key").strip() == "root 600"
     # Nor does a password hash reach the journal.
-    alice = site.users[0]
-    source = f"{layout.SECRETS_DIR}/{layout.password_secret(alice)}"
+    source = f"{layout.SECRETS_DIR}/{layout.password_secret(person(site, 'alice'))}"
     the_hash = f"\"$(cat {source})\""
     assert occurrences(f"cat {source}; echo", the_hash, fixed=True) == 1, "control"
     assert occurrences("journalctl --no-pager -o verbose", the_hash, fixed=True) == 0
 
-    alice_before, bob_before = (started_at(lab_vm, site, c) for c in ("code-server-alice", "code-server-bob"))
+    alice_before, bob_before = (started_at(lab_vm, site, c) for c in (alice, bob))
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-lab-rotated-key-0002")
     result = deployer("rotate-key", users=users)
     assert_ok(result)
     assert "sk-lab-rotated-key-0002" not in result.output + json.dumps(result.report)
     assert in_container(lab_vm, site, "alice", "printenv ANTHROPIC_API_KEY").stdout.strip() == "sk-lab-rotated-key-0002"
-    assert started_at(lab_vm, site, "code-server-alice") != alice_before
-    assert started_at(lab_vm, site, "code-server-bob") == bob_before
+    assert started_at(lab_vm, site, alice) != alice_before
+    assert started_at(lab_vm, site, bob) == bob_before
 
     # The next deploy (the image update below) runs without the key: it is removed there.
 
@@ -246,10 +249,13 @@ HOME_STATE = (
 )
 
 
+SURVIVOR = f"{layout.CONTAINER_PROJECT}/survivor.txt"
+
+
 def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer, site):
     alice = site.users[0]
     marker = f"{layout.workspace_dir(site, alice)}/survivor.txt"
-    in_container(lab_vm, site, "alice", "echo still-here > /home/coder/project/survivor.txt")
+    in_container(lab_vm, site, "alice", f"echo still-here > {SURVIVOR}")
     in_container(lab_vm, site, "alice", HOME_SETUP)
     home = in_container(lab_vm, site, "alice", HOME_STATE).stdout
     assert home.split("\n")[0] == "Alice Lab" and home.rstrip().endswith("hello-tool works"), home
@@ -259,7 +265,7 @@ def test_workspace_survives_restart_recreate_rebuild_and_reboot(lab_vm, deployer
     def survived(step: str):
         assert sh(f"cat {marker}").strip() == "still-here", f"lost after {step}"
         assert in_container(lab_vm, site, "alice",
-                            "cat /home/coder/project/survivor.txt").stdout.strip() == "still-here"
+                            f"cat {SURVIVOR}").stdout.strip() == "still-here"
         # git identity, the same SSH key, the history line, the AI login, the --user tool
         now = in_container(lab_vm, site, "alice", HOME_STATE, check=False)
         assert now.stdout == home, f"the home changed after {step}: {now.stdout!r} {now.stderr!r}"

@@ -28,6 +28,7 @@ def snap(tmp_path):
         listings=[(str(tmp_path / "list"), "vscode-*.conf"), (str(tmp_path / "nowhere"), "*")],
         units=["no-such-unit.service"], packages=["coreutils", "no-such-package"],
         account="no-such-account-here", groups=["root"], as_account="false",
+        account_bus="/nonexistent/bus", user_unit_glob="code-server-*",
         certificate=str(tmp_path / "missing.pem"))
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     return fact.process(out.stdout.splitlines())
@@ -76,6 +77,7 @@ def test_an_owner_without_a_name_is_compared_by_number(tmp_path):
     fact = SnapshotFact()
     command = fact.command(paths=[str(folder)], listings=[], units=[], packages=[],
                            account="no-such-account-here", groups=[], as_account="false",
+                           account_bus="/nonexistent/bus", user_unit_glob="code-server-*",
                            certificate=str(tmp_path / "missing.pem"))
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     snap = fact.process(out.stdout.splitlines())
