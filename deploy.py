@@ -12,6 +12,7 @@ from pyinfra import host
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from operations.account import account  # noqa: E402
+from operations.backup import backup  # noqa: E402
 from operations.boot import boot  # noqa: E402
 from operations.containers import containers  # noqa: E402
 from operations.image import image, npm_registry  # noqa: E402
@@ -22,6 +23,7 @@ from operations.preflight import preflight  # noqa: E402
 from operations.provided import (  # noqa: E402
     check_keys_kept,
     read_ai_keys,
+    read_backup_secrets,
     read_dns_credentials,
     read_password_hashes,
     wanted_names,
@@ -43,6 +45,7 @@ try:
     site = load(host.data)
     hashes = read_password_hashes(site)
     dns_credentials = read_dns_credentials(site)
+    backup_secrets = read_backup_secrets(site)
 except ConfigError as error:
     stop(error)
 
@@ -75,3 +78,4 @@ prune_secrets(site, snap, keys)
 archive_departed(site, snap)
 certificate = tls(site, snap, dns_credentials)
 proxy(site, snap, certificate_changed=certificate)
+backup(site, snap, backup_secrets)

@@ -8,7 +8,7 @@ secrets.env (`lab_secrets()`).
 
 from __future__ import annotations
 
-from operations.model import password_variable
+from operations.model import BACKUP_PASSWORD_VARIABLE, password_variable
 from tools.site import inventory_host, site_of
 
 LAB_PASSWORDS = {
@@ -30,9 +30,15 @@ BOB_NEW_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$c36W1lmucNcRpdIdBrgRXw$"
                 "tOddcvq3qr2dctV6W8Yj/A4ylff3pbrVMJlPd0M5wug")
 
 
+# The lab's backup repository password (a real server's lives in secrets.env and elsewhere).
+LAB_BACKUP_PASSWORD = "lab-backup-repository-password"
+
+
 def lab_secrets(hashes: dict[str, str] = LAB_HASHES) -> dict[str, str]:
-    """The password hashes as the deploy reads them: VSCODE_PASSWORD_HASH_<NAME>=hash."""
-    return {password_variable(name): value for name, value in hashes.items()}
+    """The secrets as the deploy reads them: VSCODE_PASSWORD_HASH_<NAME>=hash, and the
+    backup repository's password."""
+    return {**{password_variable(name): value for name, value in hashes.items()},
+            BACKUP_PASSWORD_VARIABLE: LAB_BACKUP_PASSWORD}
 
 
 def lab_host():

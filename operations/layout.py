@@ -13,6 +13,7 @@ deploy reads them all in one command (operations/snapshot.py).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import PurePosixPath
 
 from operations.model import USER_NAME_RE, Site, User, ai_secret
@@ -101,6 +102,16 @@ def as_account(site: Site, command: str, stdin_from: str | None = None) -> str:
     pipe = f"cat {stdin_from} | " if stdin_from else ""
     env = " ".join(f"{k}={v}" for k, v in account_environment(site).items())
     return f"cd / && {pipe}runuser -u {site.service_account} -- env {env} {command}"
+
+
+def as_account_quietly(site: Site) -> str:
+    """The prefix of a command run as the account from a root script that runs on a timer:
+    setpriv, which opens no PAM session (runuser logs two journal lines per call)."""
+    uid, env = site.service_account_uid, account_environment(site)
+    env |= {"HOME": account_home(site), "USER": site.service_account,
+            "LOGNAME": site.service_account}
+    return (f"setpriv --reuid={uid} --regid={uid} --init-groups env "
+            + " ".join(f"{k}={v}" for k, v in env.items()))
 
 
 def linger_file(site: Site) -> str:
@@ -205,9 +216,63 @@ def certificate_key_file(site: Site) -> str:
     return f"{ACME_DIR}/certificates/_.{site.domain}.key"
 
 
+# -- backups ---------------------------------------------------------------------------------
+BACKUP_SCRIPT = "/usr/local/sbin/vscode-backup"
+BACKUP_UNIT = "vscode-backup"  # .service backs up, .timer runs it daily
+BACKUP_CHECK_UNIT = "vscode-backup-check"  # .service reads a subset, .timer runs it weekly
+BACKUP_ENV_FILE = f"{ETC_DIR}/backup.env"  # root-only: repository, password, credentials
+BACKUP_CACHE = "/var/cache/vscode-backup"  # restic's cache (root-only)
+BACKUP_STATE = "/var/lib/vscode-backup"  # which repositories the deploy has initialised
+BACKUP_TAG = "vscode"  # every snapshot the deploy's backups make
+ARCHIVE_TAG = "archive"  # the snapshot of the removed people's folders
+WARMUP_TAG = "first-pass"  # a run's unpaused first pass, forgotten at the end of the run
+PERSON_TAG_PREFIX = "person="
+
+
+def backup_tag(user: User) -> str:
+    """The restic tag of a person's snapshots: person=alice."""
+    return f"{PERSON_TAG_PREFIX}{user.name}"
+
+
+def person_of_tag(tag: str) -> str | None:
+    return _person(tag, PERSON_TAG_PREFIX, "")
+
+
+def repository_marker(site: Site) -> str:
+    """Exists once the deploy has created or opened this repository (a new repository gets
+    a new marker, so it is initialised again)."""
+    digest = hashlib.sha256(site.backup_repository.encode()).hexdigest()[:16]
+    return f"{BACKUP_STATE}/repository-{digest}"
+
+
+def restore_staging(site: Site, user: User, stamp: str) -> str:
+    """Where a restore unpacks before anything of the person's moves (same file system as
+    their folder; a leading `.` is no person's name)."""
+    return f"{site.workspace_base}/.restore-{user.name}-{stamp}"
+
+
+def host_path(site: Site, user: User, path: str) -> str:
+    """A path as the person sees it, on the host: relative to their workspace folder
+    (project), or absolute inside the container (/home/coder/...). Raises ValueError for
+    anything outside the person's folders."""
+    parts = PurePosixPath(path).parts
+    if ".." in parts or not parts:
+        raise ValueError(f"{path!r}: give a path inside the workspace, without '..'")
+    if not path.startswith("/"):
+        return str(PurePosixPath(workspace_dir(site, user), path))
+    for inside, outside in ((CONTAINER_PROJECT, workspace_dir(site, user)),
+                            (CONTAINER_DATA, config_dir(site, user)),
+                            (CONTAINER_HOME, home_dir(site, user))):
+        if path == inside or path.startswith(inside + "/"):
+            return outside + path[len(inside):]
+    raise ValueError(f"{path!r} is not inside the person's home ({CONTAINER_HOME})")
+
+
 # Every fixed name above that lives in a folder persons' names also live in, for the proof
 # that no person can collide with one (tests/unit/test_layout.py).
-FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer")
+FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer",
+               *(f"{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
+                 for kind in ("service", "timer")))
 
 
 def snapshot_args(site: Site, packages: list[str], image_context: list[str],
@@ -222,6 +287,9 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         f"{NGINX_AVAILABLE}/{CATCHALL}", f"{NGINX_ENABLED}/{CATCHALL}",
         ACME_ENV_FILE, ACME_DIR, CERT_SCRIPT,
         f"{SYSTEM_UNITS}/{RENEW_UNIT}.service", f"{SYSTEM_UNITS}/{RENEW_UNIT}.timer",
+        BACKUP_SCRIPT, BACKUP_ENV_FILE, BACKUP_CACHE, BACKUP_STATE, repository_marker(site),
+        *(f"{SYSTEM_UNITS}/{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
+          for kind in ("service", "timer")),
         build, f"{build}/extensions", f"{build}/build-ca.pem",
         *(f"{build}/{name}" for name in image_context),
         *(f"{SECRETS_DIR}/{ai_secret(name)}" for name in shared_keys),
@@ -239,7 +307,7 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "listings": [(quadlet_dir(site), QUADLET_GLOB), (NGINX_AVAILABLE, VHOST_GLOB),
                      (NGINX_ENABLED, VHOST_GLOB), (f"{build}/extensions", EXTENSIONS_GLOB)],
         "units": ["nginx.service", f"user@{site.service_account_uid}.service", BOOT_UNIT,
-                  f"{RENEW_UNIT}.timer"],
+                  f"{RENEW_UNIT}.timer", f"{BACKUP_UNIT}.timer", f"{BACKUP_CHECK_UNIT}.timer"],
         "packages": packages,
         "account": site.service_account,
         "groups": [site.service_account],

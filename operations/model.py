@@ -94,6 +94,17 @@ IMAGE_NAME_MAX = 255
 # Shared AI provider keys read on the deploying machine; opencode picks these names up.
 DEFAULT_AI_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
 
+# Backups (operations/backup.py): restic, to any repository restic knows.
+DEFAULT_BACKUP_REPOSITORY = "/var/backups/vscode-restic"  # outside workspace_base
+RESTIC_SCHEMES = ("local", "sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone")
+# The repository's password on the deploying machine (provided.py); never in group data.
+BACKUP_PASSWORD_VARIABLE = "VSCODE_BACKUP_PASSWORD"
+# What the backup's environment file sets itself: no credential may replace these.
+RESTIC_OWN_NAMES = frozenset({"RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RESTIC_PASSWORD",
+                              "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND",
+                              "RESTIC_CACHE_DIR"})
+KEEP_MAX = 10_000
+
 # How people reach their workspace (the README's "TLS modes"):
 #   acme         a wildcard certificate from an ACME CA via lego and DNS-01 (the seed design)
 #   certificate  a certificate you bring: tls_certificate and tls_certificate_key on the host
@@ -203,6 +214,11 @@ class Site:
     acme_dns_propagation_check: bool = True
     tls_certificate: str | None = None
     tls_certificate_key: str | None = None
+    backup_repository: str = DEFAULT_BACKUP_REPOSITORY
+    backup_credentials: tuple[str, ...] = ()  # env names of the backend's credentials
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    backup_keep_monthly: int = 6
 
     # -- who is who on the host ----------------------------------------------------------
     @property
@@ -262,6 +278,8 @@ SITE_KEYS = {
     "tls_mode", "acme_email", "acme_server", "acme_server_ca", "acme_dns_provider",
     "acme_dns_credentials", "acme_dns_settings", "acme_dns_resolvers",
     "acme_dns_propagation_check", "tls_certificate", "tls_certificate_key",
+    "backup_repository", "backup_credentials", "backup_keep_daily", "backup_keep_weekly",
+    "backup_keep_monthly",
 }
 USER_KEYS = {"port", "memory_high", "memory_max", "cpus", "pids_limit", "ai_keys"}
 # The env name that carries a person's password hash on the deploying machine (provided.py).
@@ -620,6 +638,59 @@ def _check_workspace_base(base: Any, account: Any, c: _Collector) -> str:
     return path
 
 
+def _check_backup(raw: Mapping[str, Any], base: str, c: _Collector) -> dict[str, Any]:
+    """The backup keys as Site fields: a restic repository outside workspace_base, the names
+    of its backend's credentials, and how many daily, weekly and monthly snapshots to keep."""
+    out: dict[str, Any] = {}
+    repo = raw.get("backup_repository", DEFAULT_BACKUP_REPOSITORY)
+    fix = (f"give a local directory outside workspace_base (default {DEFAULT_BACKUP_REPOSITORY!r})"
+           " or a restic URL such as 'sftp:backup@host:/srv/restic' or "
+           "'s3:s3.amazonaws.com/bucket/vscode'")
+    scheme, _, rest = repo.partition(":") if isinstance(repo, str) else ("", "", "")
+    if not isinstance(repo, str) or not repo or not repo.isprintable() or any(
+            ch.isspace() for ch in repo):
+        c.add("backup_repository", f"{repo!r} is not a restic repository (one line, no spaces)",
+              fix)
+    elif repo.startswith("/") or scheme == "local":
+        path = repo if repo.startswith("/") else rest
+        if not SERVER_PATH_RE.fullmatch(path) or any(p in (".", "..") for p in path.split("/")):
+            c.add("backup_repository", f"{repo!r} is not a plain normalized absolute path", fix)
+        elif _inside(path, base) or _inside(base, path):
+            c.add("backup_repository", f"{repo!r} overlaps workspace_base {base!r}: the backup "
+                  "would back itself up, and a restore would move it", fix)
+        elif path in SYSTEM_DIRS or any(_inside(path, t) for t in SYSTEM_TREES):
+            c.add("backup_repository", f"{repo!r} is a system directory, or inside one", fix)
+    elif scheme not in RESTIC_SCHEMES or not rest:
+        c.add("backup_repository", f"{repo!r} is neither an absolute path nor a restic URL "
+              f"({', '.join(s + ':' for s in RESTIC_SCHEMES)})", fix)
+    out["backup_repository"] = repo
+
+    if "backup_credentials" in raw:
+        creds = _key_names(raw["backup_credentials"], "backup_credentials", c,
+                           example="AWS_ACCESS_KEY_ID") or ()
+        for name in creds:
+            if name in RESTIC_OWN_NAMES:
+                c.add("backup_credentials", f"{name} is set by the deploy itself",
+                      f"remove it; the repository's password is {BACKUP_PASSWORD_VARIABLE} in "
+                      "secrets.env, the repository is backup_repository")
+        out["backup_credentials"] = tuple(creds)
+
+    keep = {}
+    for period in ("daily", "weekly", "monthly"):
+        key = f"backup_keep_{period}"
+        value = raw.get(key, getattr(Site, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= KEEP_MAX:
+            c.add(key, f"{value!r} is not a whole number from 0 to {KEEP_MAX}",
+                  f"give how many {period} snapshots to keep, e.g. {getattr(Site, key)}")
+            value = getattr(Site, key)
+        keep[key] = value
+    if not any(keep.values()):
+        c.add("backup_keep_daily", "every backup_keep_* is 0, so restic would keep no snapshot",
+              "keep at least one, e.g. backup_keep_daily = 7")
+    out.update(keep)
+    return out
+
+
 def _check_image(value: Any, key: str, c: _Collector, tagged: bool) -> None:
     """An image reference podman accepts: registry/path, with (`tagged`) a tag or digest."""
     example = ("docker.io/codercom/code-server:4.139.1" if tagged
@@ -725,11 +796,13 @@ def load(data: Any) -> Site:
         users.append(user)
 
     tls = _check_tls(raw, c)
+    backup = _check_backup(raw, base, c)
 
     if c.problems:
         raise ConfigError(c.problems)
     return Site(
         **tls,
+        **backup,
         domain=domain,
         users=tuple(sorted(users, key=lambda u: u.name)),
         workspace_base=base,

@@ -16,6 +16,7 @@ PACKAGES = [
     "dbus-user-session",  # a user bus, so rootless podman uses systemd cgroups
     "crun",
     "curl",
+    "restic",  # the backups (operations/backup.py)
 ]
 
 

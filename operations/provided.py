@@ -13,7 +13,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from operations.model import ARGON2_RE, REPO, ConfigError, Site, ai_secret, password_variable
+from operations.model import (
+    ARGON2_RE,
+    BACKUP_PASSWORD_VARIABLE,
+    REPO,
+    ConfigError,
+    Site,
+    ai_secret,
+    password_variable,
+)
 
 DEFAULT_FILE = REPO / "secrets.env"
 
@@ -68,6 +76,27 @@ def read_dns_credentials(site: Site, environ: Mapping[str, str] = os.environ) ->
             "section); it never goes into group data." for name in missing
         ])
     return found
+
+
+def read_backup_secrets(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The restic repository's password and its backend's credentials, as restic's
+    environment names them; raises ConfigError naming every missing one."""
+    found = read_secrets([BACKUP_PASSWORD_VARIABLE, *site.backup_credentials], environ)
+    problems = []
+    if BACKUP_PASSWORD_VARIABLE not in found:
+        problems.append(
+            f"{BACKUP_PASSWORD_VARIABLE}: the backup repository's password is not set. Fix: "
+            f"add a line `{BACKUP_PASSWORD_VARIABLE}=<a long random password>` to secrets.env "
+            "(e.g. from `openssl rand -base64 32`) or export it, and keep a copy away from "
+            "the server: without it no backup can be read.")
+    problems += [
+        f"backup_credentials: {name} (for the backup repository) is not set. Fix: export it, "
+        "or put it in secrets.env; it never goes into group data."
+        for name in site.backup_credentials if name not in found]
+    if problems:
+        raise ConfigError(problems)
+    values = {"RESTIC_PASSWORD": found.pop(BACKUP_PASSWORD_VARIABLE)}
+    return values | found
 
 
 def read_password_hashes(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:

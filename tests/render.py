@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pyinfra.api.util import get_template
 
+from operations.backup import script_values as backup_script_values
+from operations.backup import unit_values as backup_unit_values
 from operations.boot import boot_script_values, boot_unit_values
 from operations.containers import QUADLET_TEMPLATE, unit_values
 from operations.layout import BOOT_UNIT, RENEW_UNIT
@@ -56,3 +58,11 @@ def boot_script(site: Site) -> str:
 
 def boot_unit(site: Site) -> str:
     return render(f"etc/systemd/system/{BOOT_UNIT}.j2", **boot_unit_values(site))
+
+
+def backup_script(site: Site, **overrides) -> str:
+    return render("usr/local/sbin/vscode-backup.j2", **(backup_script_values(site) | overrides))
+
+
+def backup_unit(unit: str, kind: str) -> str:
+    return render(f"etc/systemd/system/{unit}.{kind}.j2", **backup_unit_values(unit))

@@ -241,3 +241,19 @@ def test_renewal_timer_active(host, site, proxied):
     assert timer.is_running and timer.is_enabled
     env = host.file(layout.ACME_ENV_FILE)
     assert (env.user, env.mode) == ("root", 0o600)
+
+
+@pytest.mark.site_wide
+def test_backups_on_timers_and_the_repository_opens(host, site):
+    for unit in (layout.BACKUP_UNIT, layout.BACKUP_CHECK_UNIT):
+        timer = host.service(f"{unit}.timer")
+        assert timer.is_running and timer.is_enabled, unit
+    env = host.file(layout.BACKUP_ENV_FILE)
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    assert host.file(layout.BACKUP_SCRIPT).mode == 0o755
+    # The repository exists and this password opens it (what every nightly run needs first).
+    opened = host.run(f"{layout.BACKUP_SCRIPT} restic cat config")
+    assert opened.rc == 0, opened.stderr
+    # The last run, if there was one, did not fail.
+    result = host.run(f"systemctl show -p Result --value {layout.BACKUP_UNIT}.service")
+    assert result.stdout.strip() == "success", f"{layout.BACKUP_UNIT}: {result.stdout}"

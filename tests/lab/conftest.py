@@ -15,7 +15,7 @@ import pytest
 from lab import deploy as lab_deploy
 from lab import fixtures, vm
 from lab.site import lab_site
-from tests.lab.helpers import ARTIFACTS
+from tests.lab.helpers import ARTIFACTS, wait_serving
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +76,9 @@ def deployer(tmp_path_factory):
 @pytest.fixture(scope="session")
 def site():
     return lab_site()
+
+
+@pytest.fixture
+def serving(lab_vm, site):
+    """Every workspace answers through nginx before the test starts."""
+    wait_serving(lab_vm, site)

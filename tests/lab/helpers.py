@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from lab import fixtures, vm
 from operations import layout
@@ -78,3 +79,23 @@ def occurrences(source: str, pattern: str, fixed: bool = False) -> int:
     out = vm.ssh(f"{{ {source}; }} > /tmp/occurrences.out || exit 97;"
                  f" {grep} -- {pattern} /tmp/occurrences.out; [ $? -le 1 ]").stdout
     return int(out.strip())
+
+
+def wait_serving(lab_vm, site, timeout: float = 300) -> None:
+    """Until every workspace answers /healthz through nginx (code-server starts slowly here)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        codes = [https_status(layout.hostname(site, u)) for u in site.users]
+        if all(code == "200" for code in codes):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workspaces not serving after {timeout}s: {codes}")
+        time.sleep(3)
+
+
+def in_container(lab_vm, site, user: str, command: str, check: bool = True):
+    """Run `command` as coder inside the user's container (through podman exec)."""
+    quoted = command.replace("'", "'\\''")
+    container = layout.container(person(site, user))
+    return lab_vm.ssh(layout.as_account(site, f"podman exec {container} sh -lc '{quoted}'"),
+                      check=check)

@@ -18,41 +18,18 @@ from operations import layout
 from tests.lab.helpers import (
     assert_ok,
     https_status,
+    in_container,
     login,
     occurrences,
     person,
     run_host_suite,
     sh,
     started_at,
+    wait_serving,
 )
 from tools.site import curl_https
 
 pytestmark = pytest.mark.usefixtures("lab_vm", "serving")
-
-
-def wait_serving(lab_vm, site, timeout: float = 300) -> None:
-    """Until every workspace answers /healthz through nginx (code-server starts slowly here)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        codes = [https_status(layout.hostname(site, u)) for u in site.users]
-        if all(code == "200" for code in codes):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"workspaces not serving after {timeout}s: {codes}")
-        time.sleep(3)
-
-
-@pytest.fixture
-def serving(lab_vm, site):
-    wait_serving(lab_vm, site)
-
-
-def in_container(lab_vm, site, user: str, command: str, check: bool = True):
-    """Run `command` as coder inside the user's container (through podman exec)."""
-    quoted = command.replace("'", "'\\''")
-    container = layout.container(person(site, user))
-    return lab_vm.ssh(layout.as_account(site, f"podman exec {container} sh -lc '{quoted}'"),
-                      check=check)
 
 
 def test_wrong_password_is_refused_and_right_one_logs_in(lab_vm, site):

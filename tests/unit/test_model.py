@@ -219,6 +219,27 @@ BAD = [
      "image_base", "docker.io/codercom/code-server:4.139.1"),
     ("base archive not a path", {"image_base_archive": 5}, "image_base_archive",
      "podman save"),
+    # Backups: a restic repository outside the workspaces, credentials, retention.
+    ("backup inside the workspaces", {"backup_repository": "/var/lib/vscode/backup"},
+     "backup_repository", "outside workspace_base"),
+    ("backup holding the workspaces", {"backup_repository": "/var/lib"},
+     "backup_repository", "outside workspace_base"),
+    ("backup in a system directory", {"backup_repository": "/etc/restic"},
+     "backup_repository", "outside workspace_base"),
+    ("backup in an unknown scheme", {"backup_repository": "ftp:host/x"},
+     "backup_repository", "sftp:"),
+    ("backup with a line break", {"backup_repository": "/srv/restic\n"},
+     "backup_repository", "restic URL"),
+    ("backup with ..", {"backup_repository": "/srv/../var/lib/vscode"},
+     "backup_repository", "restic URL"),
+    ("backup password as a credential", {"backup_credentials": ["RESTIC_PASSWORD"]},
+     "backup_credentials", "VSCODE_BACKUP_PASSWORD"),
+    ("PATH as a backup credential", {"backup_credentials": ["PATH"]}, "backup_credentials",
+     "AWS_ACCESS_KEY_ID"),
+    ("retention as a string", {"backup_keep_daily": "7"}, "backup_keep_daily", "e.g. 7"),
+    ("negative retention", {"backup_keep_weekly": -1}, "backup_keep_weekly", "e.g. 4"),
+    ("nothing kept", {"backup_keep_daily": 0, "backup_keep_weekly": 0,
+                      "backup_keep_monthly": 0}, "backup_keep_daily", "at least one"),
 ]
 
 
@@ -251,6 +272,11 @@ def test_every_problem_is_reported_at_once():
     {"image_base": "quay.io/a__b/c-d.e:4.139.1_x@sha256:" + "a" * 64},
     {"ai_keys": ["ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"], "users__bob__ai_keys": []},
     {"acme_dns_credentials": ["CF_DNS_API_TOKEN"], "acme_dns_provider": "cloudflare"},
+    {"backup_repository": "sftp:backup@host.example:/srv/restic"},
+    {"backup_repository": "s3:s3.amazonaws.com/bucket/vscode",
+     "backup_credentials": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]},
+    {"backup_repository": "local:/srv/restic", "backup_keep_daily": 0},
+    {"backup_repository": "/var/backups/restic", "workspace_base": "/srv/ws"},
 ], ids=str)
 def test_edge_values_that_are_fine_load(changes):
     site = load(with_changes(**changes))

@@ -67,6 +67,11 @@ README_DEFAULTS = {
     "tls_mode": Site.tls_mode,
     "acme_dns_provider": Site.acme_dns_provider,
     "acme_dns_propagation_check": str(Site.acme_dns_propagation_check),
+    "backup_repository": Site.backup_repository,
+    "backup_credentials": str(list(Site.backup_credentials)),
+    "backup_keep_daily": str(Site.backup_keep_daily),
+    "backup_keep_weekly": str(Site.backup_keep_weekly),
+    "backup_keep_monthly": str(Site.backup_keep_monthly),
 }
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from operations.model import REPO, load, password_variable
+from operations.model import BACKUP_PASSWORD_VARIABLE, REPO, load, password_variable
 from operations.preflight import Platform, account_problems, problems, version_of
 from tests.unit.test_model import GOOD, HASH
 
@@ -62,6 +62,7 @@ def dry_run(deploy_file: str, *args: str) -> tuple[int, str]:
         [sys.executable, "-m", "pyinfra", "--dry", "-y", "@local", deploy_file, *args],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "VULTR_API_KEY": "not-used-by-a-refused-run",
+             BACKUP_PASSWORD_VARIABLE: "not-used-by-a-refused-run",
              **{password_variable(name): HASH for name in GOOD["users"]}},
     )
     return result.returncode, result.stdout + result.stderr

@@ -1,0 +1,176 @@
+"""Put back a person's files from the backups, from the laptop, like the deploy.
+
+    python3 -m tools.restore NAME --list
+    python3 -m tools.restore NAME [--snapshot ID|latest]                 the whole folder
+    python3 -m tools.restore NAME [--snapshot ID|latest] --path PATH     one file or folder
+
+Whole: the snapshot is unpacked next to the person's folder first; only when that worked is
+their container stopped, their current folder moved into the archive
+(<workspace_base>/.archive/NAME-<time>-before-restore: nothing is deleted) and the restored
+one put in its place. The container starts again and must answer /healthz; if it does not,
+the folder that was there before goes back and starts again.
+
+--path: one file or folder while the workspace keeps running. PATH is relative to the
+workspace folder (what the person sees in VS Code's explorer, e.g. `notes/todo.md`), or
+absolute inside the container (`/home/coder/.bashrc`). A file or folder already there is
+moved aside to PATH.before-restore-<time>, never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from operations import layout
+from operations.model import User
+from tools.server import Server, ToolError, say, stamp
+
+
+def snapshots(server: Server, user: User) -> list[dict]:
+    """The person's snapshots, oldest first."""
+    out = server.run(f"{layout.BACKUP_SCRIPT} restic snapshots --json --no-lock"
+                     f" --tag {layout.BACKUP_TAG},{layout.backup_tag(user)}").stdout
+    return sorted(json.loads(out or "[]"), key=lambda s: s["time"])
+
+
+def pick(found: list[dict], user: User, wanted: str) -> dict:
+    if not found:
+        raise ToolError(f"there is no backup of {user.name} yet (the first runs at night, or "
+                        f"now with: systemctl start {layout.BACKUP_UNIT})")
+    if wanted == "latest":
+        return found[-1]
+    matches = [s for s in found if s["id"].startswith(wanted) or s.get("short_id") == wanted]
+    if len(matches) != 1:
+        raise ToolError(f"{wanted!r} is not one of {user.name}'s snapshots "
+                        "(see --list for their IDs)")
+    return matches[0]
+
+
+def when(snap: dict) -> str:
+    """restic's time (RFC 3339, the server's zone) to the second: 2026-12-04 03:01:02."""
+    return snap["time"][:19].replace("T", " ")
+
+
+def print_list(found: list[dict], user: User) -> None:
+    print(f"{'snapshot':10} {'time (server)':20} {'files':>8} {'size':>10}")
+    for snap in found:
+        summary = snap.get("summary") or {}
+        size = summary.get("total_bytes_processed")
+        print(f"{snap['short_id']:10} {when(snap):20} {summary.get('total_files_processed', '?'):>8}"
+              f" {f'{size / 1024**2:.1f} MiB' if size is not None else '?':>10}")
+    if not found:
+        print(f"(no backup of {user.name} yet)")
+
+
+def unpack(server: Server, snap: dict, staging: str, include: str | None = None) -> None:
+    """restic restores into `staging` (under workspace_base: the same file system, so the
+    moves below are renames). On failure nothing else has changed; the staging goes."""
+    server.run(f"install -d -m 700 {staging}")
+    only = f" --include {shlex.quote(include)}" if include else ""
+    try:
+        server.run(f"{layout.BACKUP_SCRIPT} restic restore {snap['id']}"
+                   f" --target {staging}{only}")
+    except ToolError as error:
+        server.run(f"rm -rf {staging}", check=False)
+        raise ToolError(f"{error}\nNothing was changed: the workspace is as it was.") from None
+
+
+def restore_whole(server: Server, user: User, snap: dict) -> None:
+    site, now = server.site, stamp()
+    folder = layout.user_dir(site, user)
+    staging = layout.restore_staging(site, user, now)
+    source = snap["paths"][0]  # the folder as it was on the server that made the backup
+    say(f"unpacking snapshot {snap['short_id']} of {when(snap)} ...")
+    unpack(server, snap, staging)
+    restored = f"{staging}{source}"
+    if not server.exists(restored):
+        server.run(f"rm -rf {staging}")
+        raise ToolError(f"the snapshot holds no {source}; nothing was changed")
+    before = f"{layout.archive_dir(site)}/{user.name}-{now}-before-restore"
+    say(f"stopping {user.name}'s workspace; the current folder goes to {before}")
+    server.systemctl(user, "stop")
+    server.run(f"install -d -m 700 {layout.archive_dir(site)} && mv {folder} {before}"
+               f" && mv {restored} {folder} && rm -rf {staging}")
+    server.systemctl(user, "start", check=False)
+    say("starting it again, waiting until it answers ...")
+    if server.wait_serving(user):
+        say(f"{user.name} is restored from {snap['short_id']} ({when(snap)}) and serving.")
+        return
+    log = server.last_log(user)
+    server.systemctl(user, "stop", check=False)
+    server.run(f"mv {folder} {layout.archive_dir(site)}/{user.name}-{now}-failed-restore"
+               f" && mv {before} {folder}")
+    server.systemctl(user, "start", check=False)
+    serving = server.wait_serving(user)
+    raise ToolError(f"{user.name}'s restored workspace did not answer /healthz; the folder that "
+                    f"was there before is back{' and serving' if serving else ''}. The "
+                    f"restored copy is in the archive ({user.name}-{now}-failed-restore). "
+                    f"Its last log lines:\n{log}")
+
+
+def restore_path(server: Server, user: User, snap: dict, path: str) -> None:
+    site, now = server.site, stamp()
+    try:
+        target = layout.host_path(site, user, path)
+    except ValueError as error:
+        raise ToolError(str(error)) from None
+    folder = layout.user_dir(site, user)
+    inside = snap["paths"][0] + target[len(folder):]  # the same file in the snapshot
+    staging = layout.restore_staging(site, user, now)
+    say(f"unpacking {path} from snapshot {snap['short_id']} of {when(snap)} ...")
+    unpack(server, snap, staging, include=inside)
+    restored = f"{staging}{inside}"
+    if not server.exists(restored):
+        server.run(f"rm -rf {staging}")
+        raise ToolError(f"{path} is not in snapshot {snap['short_id']}; nothing was changed")
+    # Missing parent folders are made as they were in the snapshot (owner, mode).
+    parents, parent = [], target.rsplit("/", 1)[0]
+    while len(parent) > len(folder) and not server.exists(parent):
+        parents.insert(0, parent)
+        parent = parent.rsplit("/", 1)[0]
+    steps = []
+    for made in parents:
+        q, like = shlex.quote(made), shlex.quote(staging + snap["paths"][0] + made[len(folder):])
+        steps.append(f"mkdir {q} && chown --reference={like} {q} && chmod --reference={like} {q}")
+    aside = f"{target}.before-restore-{now}"
+    if server.exists(target):
+        steps.append(f"mv {shlex.quote(target)} {shlex.quote(aside)}")
+        say(f"the current {path} is kept as {aside.rsplit('/', 1)[1]}")
+    steps.append(f"mv {shlex.quote(restored)} {shlex.quote(target)}")
+    server.run(" && ".join(steps))
+    server.run(f"rm -rf {staging}")
+    say(f"{path} is restored from {snap['short_id']} ({when(snap)}); the workspace kept running.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m tools.restore", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="the person, as in group data")
+    parser.add_argument("--snapshot", default="latest", help="an ID from --list (default: latest)")
+    parser.add_argument("--path", help="only this file or folder (relative to the workspace)")
+    parser.add_argument("--list", action="store_true", help="list the person's snapshots")
+    parser.add_argument("--inventory", default="inventory.py")
+    parser.add_argument("--host", help="the inventory's host (default: its first)")
+    args = parser.parse_args(argv)
+    try:
+        server = Server(args.inventory, args.host)
+        user = server.person(args.name)
+        found = snapshots(server, user)
+        if args.list:
+            print_list(found, user)
+            return 0
+        snap = pick(found, user, args.snapshot)
+        if args.path:
+            restore_path(server, user, snap, args.path)
+        else:
+            restore_whole(server, user, snap)
+    except ToolError as error:
+        say(f"ERROR: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

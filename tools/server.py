@@ -1,0 +1,78 @@
+"""One server as the laptop-side maintenance tools (tools.restore, tools.reset) reach it:
+the site from the same inventory and group data the deploy reads, commands over SSH as root
+(through `sudo -n` for a non-root login), and the person's unit as the service account."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+
+from operations import layout
+from operations.model import ConfigError, User
+from tools.site import inventory_host, site_of, testinfra_host
+
+
+class ToolError(Exception):
+    """A step failed; the message says what, and what state the person's folder is in."""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+
+class Server:
+    def __init__(self, inventory: str, name: str | None = None):
+        self.host = inventory_host(inventory, name)
+        try:
+            self.site = site_of(self.host)
+        except ConfigError as error:
+            raise ToolError(str(error)) from None
+        self.remote = testinfra_host(self.host)
+        self.sudo = (self.host.data.get("ssh_user") or "root") != "root"
+
+    def run(self, command: str, check: bool = True):
+        """`command` in a root shell on the server; raises ToolError if it fails and `check`."""
+        wrapped = f"sudo -n sh -c {shlex.quote(command)}" if self.sudo else command
+        result = self.remote.run(wrapped)
+        if check and result.rc != 0:
+            raise ToolError(f"failed on the server (exit {result.rc}): {command}\n"
+                            f"{(result.stderr or result.stdout).strip()}")
+        return result
+
+    def person(self, name: str) -> User:
+        for user in self.site.users:
+            if user.name == name:
+                return user
+        raise ToolError(f"{name!r} is not a person in this site's group data "
+                        f"({', '.join(u.name for u in self.site.users)})")
+
+    def exists(self, path: str) -> bool:
+        return self.run(f"test -e {shlex.quote(path)}", check=False).rc == 0
+
+    def systemctl(self, user: User, verb: str, check: bool = True):
+        return self.run(layout.as_account(self.site, f"systemctl --user {verb} {layout.unit(user)}"),
+                        check=check)
+
+    def started_at(self, user: User) -> str:
+        return self.run(layout.as_account(
+            self.site, f"podman inspect --format '{{{{.State.StartedAt}}}}' {layout.container(user)}"),
+            check=False).stdout.strip()
+
+    def wait_serving(self, user: User, timeout: int = 300) -> bool:
+        """True once the person's code-server answers /healthz on its loopback port."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.run(f"curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:{user.port}/healthz",
+                        check=False).rc == 0:
+                return True
+            time.sleep(3)
+        return False
+
+    def last_log(self, user: User, lines: int = 20) -> str:
+        return self.run(f"journalctl --no-pager -o cat -n {lines}"
+                        f" _SYSTEMD_USER_UNIT={layout.unit(user)}", check=False).stdout
