@@ -12,6 +12,7 @@ from pyinfra import host
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from operations.account import account  # noqa: E402
+from operations.alerts import alerts, alerts_on_host  # noqa: E402
 from operations.backup import backup  # noqa: E402
 from operations.boot import boot  # noqa: E402
 from operations.containers import containers  # noqa: E402
@@ -21,8 +22,10 @@ from operations.model import IMAGE_CONTEXT, ConfigError, load  # noqa: E402
 from operations.packages import packages, packages_for  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
 from operations.provided import (  # noqa: E402
+    check_alerts_kept,
     check_keys_kept,
     read_ai_keys,
+    read_alert_webhook,
     read_backup_secrets,
     read_dns_credentials,
     read_password_hashes,
@@ -46,6 +49,7 @@ try:
     hashes = read_password_hashes(site)
     dns_credentials = read_dns_credentials(site)
     backup_secrets = read_backup_secrets(site)
+    webhook = read_alert_webhook()
 except ConfigError as error:
     stop(error)
 
@@ -62,6 +66,7 @@ snap = host.get_fact(SnapshotFact, **snapshot_args(site, packages_for(site), lis
                                                    wanted_names(site)))
 try:
     check_keys_kept(site, keys, snap.secrets)
+    check_alerts_kept(webhook, alerts_on_host(snap))
     registry = npm_registry(site) if site.image not in snap.images else None
 except ConfigError as error:
     stop(error)
@@ -72,6 +77,7 @@ account(site, snap)
 workspaces(site, snap)
 image(site, snap, registry)
 changed_secrets = secrets(site, snap, keys, hashes)
+alerts(site, snap, webhook)  # before the units that name it in OnFailure=
 containers(site, snap, keys, changed_secrets)
 boot(site, snap)
 prune_secrets(site, snap, keys)

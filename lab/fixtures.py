@@ -20,6 +20,9 @@ ACME_SERVER = "https://127.0.0.1:14000/dir"
 ACME_SERVER_CA = "/etc/vscode-lab/listener-ca.pem"
 DNS_HOOK = "/usr/local/lib/vscode-lab/challtestsrv-dns"
 DNS_SERVER = "127.0.0.1:8053"
+# A webhook receiver standing in for ntfy or Slack: every POST body, one per line.
+ALERT_WEBHOOK = "http://127.0.0.1:9099/alert"
+ALERTS_FILE = "/var/lib/vscode-lab/alerts.jsonl"
 FOREIGN_SITE = "shop.example.org"
 FOREIGN_SITE_BODY = "the shop that was here before"
 

@@ -8,7 +8,8 @@ secrets.env (`lab_secrets()`).
 
 from __future__ import annotations
 
-from operations.model import BACKUP_PASSWORD_VARIABLE, password_variable
+from lab.fixtures import ALERT_WEBHOOK
+from operations.model import ALERT_WEBHOOK_VARIABLE, BACKUP_PASSWORD_VARIABLE, password_variable
 from tools.site import inventory_host, site_of
 
 LAB_PASSWORDS = {
@@ -35,10 +36,10 @@ LAB_BACKUP_PASSWORD = "lab-backup-repository-password"
 
 
 def lab_secrets(hashes: dict[str, str] = LAB_HASHES) -> dict[str, str]:
-    """The secrets as the deploy reads them: VSCODE_PASSWORD_HASH_<NAME>=hash, and the
-    backup repository's password."""
+    """The secrets as the deploy reads them: VSCODE_PASSWORD_HASH_<NAME>=hash, the backup
+    repository's password, and the alert webhook (the lab's receiver)."""
     return {**{password_variable(name): value for name, value in hashes.items()},
-            BACKUP_PASSWORD_VARIABLE: LAB_BACKUP_PASSWORD}
+            BACKUP_PASSWORD_VARIABLE: LAB_BACKUP_PASSWORD, ALERT_WEBHOOK_VARIABLE: ALERT_WEBHOOK}
 
 
 def lab_host():

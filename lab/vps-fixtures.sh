@@ -3,7 +3,9 @@
 #  1. pebble, a real ACME server, standing in for Let's Encrypt on 127.0.0.1:14000;
 #  2. pebble-challtestsrv, a DNS server with an HTTP API, standing in for the DNS provider:
 #     lego's `exec` provider calls challtestsrv-dns, which sets the TXT record there;
-#  3. an nginx site that was on the "server" before us, which the deploy must leave alone.
+#  3. an nginx site that was on the "server" before us, which the deploy must leave alone;
+#  4. a webhook receiver standing in for ntfy or Slack on 127.0.0.1:9099: every POST body
+#     is appended to /var/lib/vscode-lab/alerts.jsonl, one per line.
 # pebble makes a new root CA at every start: each start appends it to pebble-roots.pem, so
 # the file verifies every certificate pebble has issued in this VM.
 set -eu
@@ -94,8 +96,39 @@ ExecStartPost=$LIB/save-pebble-root
 [Install]
 WantedBy=multi-user.target
 EOF
+mkdir -p /var/lib/vscode-lab
+cat > "$LIB/alert-receiver" <<'PY'
+#!/usr/bin/python3
+import http.server
+import sys
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with open(sys.argv[1], "ab") as out:
+            out.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.HTTPServer(("127.0.0.1", 9099), Receiver).serve_forever()
+PY
+chmod 755 "$LIB/alert-receiver"
+cat > /etc/systemd/system/lab-alerts.service <<UNIT
+[Unit]
+Description=vscode lab: webhook receiver standing in for ntfy or Slack
+[Service]
+ExecStart=$LIB/alert-receiver /var/lib/vscode-lab/alerts.jsonl
+[Install]
+WantedBy=multi-user.target
+UNIT
+
 systemctl daemon-reload
-systemctl enable -q --now lab-challtestsrv.service lab-pebble.service
+systemctl enable -q --now lab-challtestsrv.service lab-pebble.service lab-alerts.service
 
 # A site that was here before us: a shop on another domain. The deploy must not touch it.
 if [ ! -e /etc/nginx/sites-available/shop.conf ]; then

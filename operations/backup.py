@@ -53,7 +53,8 @@ def script_values(site: Site) -> dict:
 
 
 def unit_values(unit: str) -> dict:
-    return {"unit": unit, "script": BACKUP_SCRIPT, "check_subset": CHECK_SUBSET}
+    return {"unit": unit, "script": BACKUP_SCRIPT, "check_subset": CHECK_SUBSET,
+            "on_failure": layout.on_failure()}
 
 
 @deploy("Backups")

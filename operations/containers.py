@@ -50,6 +50,7 @@ def unit_values(site: Site, user: User, keys: Mapping[str, str] | None = None) -
         "memory_high_bytes": user.limits.memory_high,
         "cpus": user.limits.cpus,
         "pids": user.limits.pids,
+        "on_failure": f"{layout.FAILED_UNIT}%n.service",
     }
 
 

@@ -110,7 +110,7 @@ def as_account_quietly(site: Site) -> str:
     uid, env = site.service_account_uid, account_environment(site)
     env |= {"HOME": account_home(site), "USER": site.service_account,
             "LOGNAME": site.service_account}
-    return (f"setpriv --reuid={uid} --regid={uid} --init-groups env "
+    return (f"cd / && setpriv --reuid={uid} --regid={uid} --init-groups env "
             + " ".join(f"{k}={v}" for k, v in env.items()))
 
 
@@ -140,6 +140,11 @@ def config_dir(site: Site, user: User) -> str:
 def archive_dir(site: Site) -> str:
     """Where a removed person's directory is moved, dated; never deleted (`.` is no name)."""
     return f"{site.workspace_base}/.archive"
+
+
+def archived(site: Site, user: User, stamp: str, why: str) -> str:
+    """What a restore or a reset moves aside: <archive>/alice-20261204-031500-before-restore."""
+    return f"{archive_dir(site)}/{user.name}-{stamp}-{why}"
 
 
 # Inside the container (the image's contract, as in codercom/code-server).
@@ -189,6 +194,8 @@ NGINX_ENABLED = "/etc/nginx/sites-enabled"
 NGINX_CONFIGS = ("/etc/nginx/nginx.conf", "/etc/nginx/conf.d/*.conf", f"{NGINX_ENABLED}/*")
 CATCHALL = "vscode_catchall.conf"  # `_`: no person's vhost can be called this
 TLS_SNIPPET = "/etc/nginx/snippets/vscode-tls.conf"
+NGINX_STATE = "/var/lib/vscode-nginx"  # root-only
+NGINX_LAST_GOOD = f"{NGINX_STATE}/last-good.tar"  # our nginx files as they last passed nginx -t
 LANDING_ROOT = "/var/www/vscode-landing"
 LANDING_PAGE = f"{LANDING_ROOT}/404.html"
 
@@ -208,6 +215,13 @@ def certificate_file(site: Site) -> str:
     if site.tls_mode == "certificate":
         return str(site.tls_certificate)
     return f"{ACME_DIR}/certificates/_.{site.domain}.crt"  # lego's file name
+
+
+def certificate_json(site: Site) -> str:
+    """lego's record of the certificate (its certUrl names the ACME server); acme mode only."""
+    if site.tls_mode != "acme":
+        return ""
+    return f"{ACME_DIR}/certificates/_.{site.domain}.json"
 
 
 def certificate_key_file(site: Site) -> str:
@@ -268,11 +282,44 @@ def host_path(site: Site, user: User, path: str) -> str:
     raise ValueError(f"{path!r} is not inside the person's home ({CONTAINER_HOME})")
 
 
+# -- alerts ----------------------------------------------------------------------------------
+ALERT_SCRIPT = "/usr/local/sbin/vscode-alert"
+ALERT_UNIT = "vscode-alert@"  # a template: vscode-alert@<failed unit>.service
+ALERT_ENV_FILE = f"{ETC_DIR}/alert.env"  # root-only: the webhook URL (empty: alerts off)
+
+
+def on_failure(unit_placeholder: str = "%n") -> str:
+    """What a unit's OnFailure= names: the alert for that unit."""
+    return f"{ALERT_UNIT}{unit_placeholder}.service"
+
+
+# A workspace unit runs in the account's user manager, which cannot start a system unit: its
+# OnFailure= starts FAILED_UNIT there, which leaves the unit's name in the spool folder, and
+# the system's ALERT_SPOOL_UNIT.path sees it and posts the alert as root.
+FAILED_UNIT = "vscode-failed@"  # the account's user unit: vscode-failed@<unit>.service
+ALERT_SPOOL_UNIT = "vscode-alert-spool"  # .path watches the spool, .service posts
+
+
+def alert_spool_dir(site: Site) -> str:
+    return f"{account_home(site)}/alerts"
+
+
+def account_config_dirs(site: Site) -> list[str]:
+    """~/.config/systemd/user of the account, parents first: its own user units."""
+    home = account_home(site)
+    return [f"{home}/.config", f"{home}/.config/systemd", f"{home}/.config/systemd/user"]
+
+
+def failed_unit_file(site: Site) -> str:
+    return f"{account_config_dirs(site)[-1]}/{FAILED_UNIT}.service"
+
+
 # Every fixed name above that lives in a folder persons' names also live in, for the proof
 # that no person can collide with one (tests/unit/test_layout.py).
 FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer",
                *(f"{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
-                 for kind in ("service", "timer")))
+                 for kind in ("service", "timer")), f"{ALERT_UNIT}.service",
+               f"{ALERT_SPOOL_UNIT}.path", f"{ALERT_SPOOL_UNIT}.service")
 
 
 def snapshot_args(site: Site, packages: list[str], image_context: list[str],
@@ -283,10 +330,13 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         site.workspace_base, archive_dir(site), SECRETS_DIR, quadlet_dir(site),
         "/etc/subuid", "/etc/subgid", linger_file(site),
         OPENCODE_CONFIG, BOOT_SCRIPT, f"{SYSTEM_UNITS}/{BOOT_UNIT}",
-        LANDING_ROOT, LANDING_PAGE, TLS_SNIPPET,
+        LANDING_ROOT, LANDING_PAGE, TLS_SNIPPET, NGINX_LAST_GOOD,
         f"{NGINX_AVAILABLE}/{CATCHALL}", f"{NGINX_ENABLED}/{CATCHALL}",
         ACME_ENV_FILE, ACME_DIR, CERT_SCRIPT,
         f"{SYSTEM_UNITS}/{RENEW_UNIT}.service", f"{SYSTEM_UNITS}/{RENEW_UNIT}.timer",
+        ALERT_SCRIPT, ALERT_ENV_FILE, f"{SYSTEM_UNITS}/{ALERT_UNIT}.service",
+        alert_spool_dir(site), *account_config_dirs(site), failed_unit_file(site),
+        f"{SYSTEM_UNITS}/{ALERT_SPOOL_UNIT}.path", f"{SYSTEM_UNITS}/{ALERT_SPOOL_UNIT}.service",
         BACKUP_SCRIPT, BACKUP_ENV_FILE, BACKUP_CACHE, BACKUP_STATE, repository_marker(site),
         *(f"{SYSTEM_UNITS}/{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
           for kind in ("service", "timer")),
@@ -307,7 +357,8 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "listings": [(quadlet_dir(site), QUADLET_GLOB), (NGINX_AVAILABLE, VHOST_GLOB),
                      (NGINX_ENABLED, VHOST_GLOB), (f"{build}/extensions", EXTENSIONS_GLOB)],
         "units": ["nginx.service", f"user@{site.service_account_uid}.service", BOOT_UNIT,
-                  f"{RENEW_UNIT}.timer", f"{BACKUP_UNIT}.timer", f"{BACKUP_CHECK_UNIT}.timer"],
+                  f"{RENEW_UNIT}.timer", f"{BACKUP_UNIT}.timer", f"{BACKUP_CHECK_UNIT}.timer",
+                  f"{ALERT_SPOOL_UNIT}.path"],
         "packages": packages,
         "account": site.service_account,
         "groups": [site.service_account],
@@ -315,5 +366,6 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "account_bus": account_bus(site),
         "user_unit_glob": f"{UNIT_PREFIX}*",
         "certificate": certificate_file(site),
+        "certificate_json": certificate_json(site),
         "nginx_configs": list(NGINX_CONFIGS),
     }

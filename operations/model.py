@@ -104,6 +104,9 @@ RESTIC_OWN_NAMES = frozenset({"RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RE
                               "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND",
                               "RESTIC_CACHE_DIR"})
 KEEP_MAX = 10_000
+# Where failures are posted (operations/alerts.py): a URL read like a secret, because a
+# Slack, Matrix or ntfy webhook URL is itself the credential. "none" turns alerts off.
+ALERT_WEBHOOK_VARIABLE = "VSCODE_ALERT_WEBHOOK"
 
 # How people reach their workspace (the README's "TLS modes"):
 #   acme         a wildcard certificate from an ACME CA via lego and DNS-01 (the seed design)

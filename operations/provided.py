@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from operations.model import (
+    ALERT_WEBHOOK_VARIABLE,
     ARGON2_RE,
     BACKUP_PASSWORD_VARIABLE,
     REPO,
+    URL_RE,
     ConfigError,
     Site,
     ai_secret,
@@ -97,6 +99,27 @@ def read_backup_secrets(site: Site, environ: Mapping[str, str] = os.environ) -> 
         raise ConfigError(problems)
     values = {"RESTIC_PASSWORD": found.pop(BACKUP_PASSWORD_VARIABLE)}
     return values | found
+
+
+def read_alert_webhook(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The webhook failures are posted to: a URL, "none" (alerts off on purpose), or None
+    (not provided here); raises ConfigError for anything else."""
+    value = read_secrets([ALERT_WEBHOOK_VARIABLE], environ).get(ALERT_WEBHOOK_VARIABLE)
+    if value is None or value == "none" or URL_RE.fullmatch(value):
+        return value
+    raise ConfigError([
+        f"{ALERT_WEBHOOK_VARIABLE}: is not an http(s) URL. Fix: give the webhook's URL (ntfy "
+        "topic, Slack or Matrix hook), or 'none' to turn alerts off."])
+
+
+def check_alerts_kept(webhook: str | None, on_host: bool) -> None:
+    """Alerts configured on the server, but no webhook provided on this machine: stop, as
+    for the AI keys, instead of turning them off by accident."""
+    if webhook is None and on_host:
+        raise ConfigError([
+            f"{ALERT_WEBHOOK_VARIABLE}: the server posts alerts to a webhook, but this machine "
+            "does not provide it. Fix: export it or put it in secrets.env; to turn alerts off "
+            f"on purpose, set {ALERT_WEBHOOK_VARIABLE}=none."])
 
 
 def read_password_hashes(site: Site, environ: Mapping[str, str] = os.environ) -> dict[str, str]:

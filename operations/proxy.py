@@ -77,6 +77,36 @@ def tls_values(site: Site) -> dict:
             "certificate_key": layout.certificate_key_file(site)}
 
 
+# Ours in nginx's folders, relative to / (tar's view); globs, expanded by the shell.
+OURS = tuple(path.lstrip("/") for path in (
+    f"{AVAILABLE}/{VHOST_GLOB}", f"{AVAILABLE}/{CATCHALL}", f"{ENABLED}/{VHOST_GLOB}",
+    f"{ENABLED}/{CATCHALL}", TLS_SNIPPET))
+LAST_GOOD = layout.NGINX_LAST_GOOD
+
+
+def save_last_good() -> str:
+    """Shell: keep our nginx files as they are now (they passed `nginx -t`)."""
+    return (f"install -d -m 700 {layout.NGINX_STATE} && cd / &&"
+            f" tar -cf {LAST_GOOD}.new -T /dev/null $(ls -d {' '.join(OURS)} 2>/dev/null)"
+            f" && mv {LAST_GOOD}.new {LAST_GOOD}")
+
+
+def check_or_roll_back() -> str:
+    """Shell: `nginx -t`; if it fails, put our last good files back and fail loudly."""
+    return (
+        "if ! out=$(nginx -t 2>&1); then"
+        f" if [ -f {LAST_GOOD} ]; then cd / && rm -f {' '.join(OURS)} && tar -xf {LAST_GOOD};"
+        " back='our files are back as they were after the last good deploy';"
+        " else back='there is no last good copy of our files to go back to'; fi;"
+        " if nginx -t -q 2>/dev/null; then where='it was this change';"
+        " else where='nginx -t still fails with our last good files: the problem is outside"
+        " them'; fi;"
+        " echo \"ERROR: nginx -t refused the new configuration ($where); $back. nginx was not"
+        " reloaded and keeps serving as before. nginx says:\" >&2;"
+        " echo \"$out\" >&2; exit 1; fi"
+    )
+
+
 def _site(snap: Snapshot, name: str, template: str, **values) -> list:
     """A file in sites-available plus its sites-enabled link; returns the operations."""
     return [
@@ -114,14 +144,20 @@ def proxy(site: Site, snap: Snapshot, certificate_changed: bool = False) -> None
         if name in available:
             ops.append(files.file(name=f"Remove {name}", path=f"{AVAILABLE}/{name}", present=False))
     if certificate_changed or any(op.will_change for op in ops):
-        # A config that fails `nginx -t` is never loaded: the running nginx keeps serving.
-        # In tunnel mode our sites are gone, and nginx may serve other sites or none.
+        # A config that fails `nginx -t` is never loaded: the running nginx keeps serving,
+        # and our files go back to the last good ones, so that the next restart of nginx
+        # (a reboot) does not load them either. In tunnel mode our sites are gone, and
+        # nginx may serve other sites or none.
         start = "systemctl start nginx" if site.uses_proxy else "true"
         server.shell(
             name="Check nginx config, then reload (never restart)",
-            commands=["nginx -t -q",
-                      f"if systemctl is-active -q nginx; then systemctl reload nginx; else {start}; fi"],
+            commands=[check_or_roll_back(),
+                      f"if systemctl is-active -q nginx; then systemctl reload nginx; else {start}; fi",
+                      save_last_good()],
         )
+    elif not snap.exists(LAST_GOOD):
+        # Servers deployed before the rollback existed: keep their (good) files now.
+        server.shell(name="Keep a copy of the last good nginx files", commands=[save_last_good()])
     if not site.uses_proxy:
         return
     ensure.service(snap, "nginx runs and starts at boot", "nginx.service", running=True,

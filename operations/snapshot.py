@@ -53,6 +53,9 @@ class Snapshot:
     secrets: set[str] = field(default_factory=set)
     user_units: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState
     certificate_names: list[str] = field(default_factory=list)
+    certificate_end: int | None = None  # epoch seconds of notAfter
+    certificate_url: str = ""  # where lego fetched it (its .json): which ACME server issued it
+    now: int = 0  # the host's clock, epoch seconds
     # nginx `listen` arguments with default_server: (file, "443 ssl default_server")
     nginx_defaults: list[tuple[str, str]] = field(default_factory=list)
 
@@ -96,7 +99,7 @@ class SnapshotFact(FactBase[Snapshot]):
     def command(self, paths: Iterable[str], listings: Iterable[tuple[str, str]],
                 units: Iterable[str], packages: Iterable[str], account: str, groups: Iterable[str],
                 as_account: str, account_bus: str, user_unit_glob: str, certificate: str,
-                nginx_configs: Iterable[str] = ()) -> str:
+                certificate_json: str = "", nginx_configs: Iterable[str] = ()) -> str:
         q = shlex.quote
         parts = [
             "exec 2>/dev/null",
@@ -137,6 +140,11 @@ class SnapshotFact(FactBase[Snapshot]):
               if nginx_configs else []),
             f"openssl x509 -noout -ext subjectAltName -in {q(certificate)}"
             " | tr ',' '\\n' | sed -n 's/^ *DNS:/cert\\t/p'",
+            "printf 'now\\t%s\\n' \"$(date +%s)\"",
+            f"d=$(openssl x509 -noout -enddate -in {q(certificate)} 2>/dev/null | cut -d= -f2);"
+            " [ -z \"$d\" ] || printf 'certend\\t%s\\n' \"$(date -d \"$d\" +%s)\"",
+            *([f"sed -n 's/.*\"certUrl\": *\"\\([^\"]*\\)\".*/certurl\\t\\1/p'"
+               f" {q(certificate_json)} 2>/dev/null"] if certificate_json else []),
             "true",
         ]
         return "; ".join(parts)
@@ -181,6 +189,12 @@ class SnapshotFact(FactBase[Snapshot]):
                 snap.nginx_defaults.append((f[0], f[1]))
             elif tag == "cert" and f:
                 snap.certificate_names.append(f[0].strip())
+            elif tag == "certend" and f and f[0].isdigit():
+                snap.certificate_end = int(f[0])
+            elif tag == "certurl" and f:
+                snap.certificate_url = f[0]
+            elif tag == "now" and f and f[0].isdigit():
+                snap.now = int(f[0])
         snap.certificate_names.sort()
         for path, state in snap.paths.items():
             if state.kind == "file":

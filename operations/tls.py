@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from pyinfra.api import deploy
 from pyinfra.operations import server
@@ -51,12 +52,31 @@ def acme_env(site: Site, credentials: Mapping[str, str]) -> str:
 def script_values(site: Site) -> dict:
     """What templates/usr/local/sbin/vscode-cert.j2 needs."""
     return {"lego_args": lego_args(site), "env_file": layout.ACME_ENV_FILE,
-            "renew_days": RENEW_DAYS, "domain": site.domain}
+            "renew_days": RENEW_DAYS, "domain": site.domain,
+            "certificate": layout.certificate_file(site),
+            "certificate_key": layout.certificate_key_file(site)}
 
 
 def timer_values(site: Site) -> dict:
     """What the renewal service and timer templates need."""
-    return {"domain": site.domain, "renew_days": RENEW_DAYS, "script": SCRIPT}
+    return {"domain": site.domain, "renew_days": RENEW_DAYS, "script": SCRIPT,
+            "on_failure": layout.on_failure()}
+
+
+def certificate_due(site: Site, snap: Snapshot) -> str | None:
+    """Why the deploy must obtain a certificate now, or None: it is missing or covers other
+    names, another ACME server issued it (a move from staging to production), or fewer than
+    RENEW_DAYS days are left (the renewal timer has been failing, or the server was off)."""
+    if snap.certificate_names != sorted(site.certificate_names):
+        return "missing, or for other names" if snap.certificate_names else "none yet"
+    issuer = urlsplit(snap.certificate_url).netloc
+    if issuer and issuer != urlsplit(site.acme_server).netloc:
+        return f"issued by another ACME server, {issuer}"
+    if snap.certificate_end is not None and snap.now:
+        days = (snap.certificate_end - snap.now) // 86400
+        if days < RENEW_DAYS:
+            return "expired" if days < 0 else f"{days} days left"
+    return None
 
 
 @deploy("TLS certificate")
@@ -76,11 +96,11 @@ def tls(site: Site, snap: Snapshot, credentials: Mapping[str, str]) -> bool:
                     **script_values(site))
 
     obtained = False
-    if snap.certificate_names != sorted(site.certificate_names):
-        # Only when the certificate is missing or covers other names: every run would
-        # otherwise ask the CA again. Renewal is the timer's job.
+    why = certificate_due(site, snap)
+    if why:
+        # Only then: every run would otherwise ask the CA again. Renewal is the timer's job.
         server.shell(name=f"Obtain the certificate for {', '.join(site.certificate_names)}"
-                          " (lego, DNS-01; takes a minute or two)",
+                          f" ({why}; lego, DNS-01, takes a minute or two)",
                      commands=[f"{SCRIPT} run"])
         obtained = True
 

@@ -9,27 +9,23 @@ keys, the AI login) are untouched, and the password stays the same.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from operations import layout
-from tools.server import Server, ToolError, say, stamp
+from tools.server import Server, ToolError, run_tool, say, stamp
 
 
 def reset(server: Server, name: str) -> None:
     site, now = server.site, stamp()
     user = server.person(name)
     config = layout.config_dir(site, user)
-    kept = f"{layout.archive_dir(site)}/{user.name}-{now}-config-before-reset"
+    kept = layout.archived(site, user, now, "config-before-reset")
     coder = site.coder_host_uid
     say(f"stopping {user.name}'s workspace; VS Code's data goes to {kept}")
-    server.systemctl(user, "stop")
-    # As the deploy makes it (operations/workspaces.py): coder's, 0750.
-    server.run(f"install -d -m 700 {layout.archive_dir(site)} && mv {config} {kept}"
-               f" && install -d -m 750 -o {coder} -g {coder} {config}")
-    server.systemctl(user, "start", check=False)
-    say("starting it again from the current image, waiting until it answers ...")
-    if not server.wait_serving(user):
+    # A fresh config folder as the deploy makes it (operations/workspaces.py): coder's, 0750.
+    if not server.while_stopped(user, f"install -d -m 700 {layout.archive_dir(site)}"
+                                      f" && mv {config} {kept}"
+                                      f" && install -d -m 750 -o {coder} -g {coder} {config}"):
         raise ToolError(f"{user.name}'s workspace did not answer /healthz after the reset; "
                         f"their old VS Code data is in {kept}. Last log lines:\n"
                         f"{server.last_log(user)}")
@@ -37,18 +33,9 @@ def reset(server: Server, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m tools.reset", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help="the person, as in group data")
-    parser.add_argument("--inventory", default="inventory.py")
-    parser.add_argument("--host", help="the inventory's host (default: its first)")
-    args = parser.parse_args(argv)
-    try:
-        reset(Server(args.inventory, args.host), args.name)
-    except ToolError as error:
-        say(f"ERROR: {error}")
-        return 1
-    return 0
+    return run_tool(__doc__, "tools.reset",
+                    lambda parser: parser.add_argument("name", help="the person, as in group data"),
+                    lambda server, args: reset(server, args.name), argv)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 
 from operations import layout
 from operations.model import User
-from tools.server import Server, ToolError, say, stamp
+from tools.server import Server, ToolError, run_tool, say, stamp
 
 
 def snapshots(server: Server, user: User) -> list[dict]:
@@ -88,22 +88,16 @@ def restore_whole(server: Server, user: User, snap: dict) -> None:
     if not server.exists(restored):
         server.run(f"rm -rf {staging}")
         raise ToolError(f"the snapshot holds no {source}; nothing was changed")
-    before = f"{layout.archive_dir(site)}/{user.name}-{now}-before-restore"
+    before = layout.archived(site, user, now, "before-restore")
     say(f"stopping {user.name}'s workspace; the current folder goes to {before}")
-    server.systemctl(user, "stop")
-    server.run(f"install -d -m 700 {layout.archive_dir(site)} && mv {folder} {before}"
-               f" && mv {restored} {folder} && rm -rf {staging}")
-    server.systemctl(user, "start", check=False)
-    say("starting it again, waiting until it answers ...")
-    if server.wait_serving(user):
+    if server.while_stopped(user, f"install -d -m 700 {layout.archive_dir(site)}"
+                                  f" && mv {folder} {before} && mv {restored} {folder}"
+                                  f" && rm -rf {staging}"):
         say(f"{user.name} is restored from {snap['short_id']} ({when(snap)}) and serving.")
         return
     log = server.last_log(user)
-    server.systemctl(user, "stop", check=False)
-    server.run(f"mv {folder} {layout.archive_dir(site)}/{user.name}-{now}-failed-restore"
-               f" && mv {before} {folder}")
-    server.systemctl(user, "start", check=False)
-    serving = server.wait_serving(user)
+    serving = server.while_stopped(user, f"mv {folder} {layout.archived(site, user, now, 'failed-restore')}"
+                                         f" && mv {before} {folder}")
     raise ToolError(f"{user.name}'s restored workspace did not answer /healthz; the folder that "
                     f"was there before is back{' and serving' if serving else ''}. The "
                     f"restored copy is in the archive ({user.name}-{now}-failed-restore). "
@@ -144,32 +138,28 @@ def restore_path(server: Server, user: User, snap: dict, path: str) -> None:
     say(f"{path} is restored from {snap['short_id']} ({when(snap)}); the workspace kept running.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m tools.restore", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the person, as in group data")
     parser.add_argument("--snapshot", default="latest", help="an ID from --list (default: latest)")
     parser.add_argument("--path", help="only this file or folder (relative to the workspace)")
     parser.add_argument("--list", action="store_true", help="list the person's snapshots")
-    parser.add_argument("--inventory", default="inventory.py")
-    parser.add_argument("--host", help="the inventory's host (default: its first)")
-    args = parser.parse_args(argv)
-    try:
-        server = Server(args.inventory, args.host)
-        user = server.person(args.name)
-        found = snapshots(server, user)
-        if args.list:
-            print_list(found, user)
-            return 0
-        snap = pick(found, user, args.snapshot)
-        if args.path:
-            restore_path(server, user, snap, args.path)
-        else:
-            restore_whole(server, user, snap)
-    except ToolError as error:
-        say(f"ERROR: {error}")
-        return 1
-    return 0
+
+
+def restore(server: Server, args: argparse.Namespace) -> None:
+    user = server.person(args.name)
+    found = snapshots(server, user)
+    if args.list:
+        print_list(found, user)
+        return
+    snap = pick(found, user, args.snapshot)
+    if args.path:
+        restore_path(server, user, snap, args.path)
+    else:
+        restore_whole(server, user, snap)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_tool(__doc__, "tools.restore", arguments, restore, argv)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ the site from the same inventory and group data the deploy reads, commands over 
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
 
 from operations import layout
 from operations.model import ConfigError, User
@@ -73,6 +75,34 @@ class Server:
             time.sleep(3)
         return False
 
+    def while_stopped(self, user: User, commands: str) -> bool:
+        """Stop the person's workspace, run `commands` (root shell), start it again: whether
+        it answers /healthz afterwards."""
+        self.systemctl(user, "stop")
+        self.run(commands)
+        self.systemctl(user, "start", check=False)
+        say(f"starting {user.name}'s workspace again, waiting until it answers ...")
+        return self.wait_serving(user)
+
     def last_log(self, user: User, lines: int = 20) -> str:
         return self.run(f"journalctl --no-pager -o cat -n {lines}"
                         f" _SYSTEMD_USER_UNIT={layout.unit(user)}", check=False).stdout
+
+
+def run_tool(doc: str, prog: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+             action: Callable[[Server, argparse.Namespace], int | None],
+             argv: list[str] | None = None, error_status: int = 1) -> int:
+    """A tool's command line: its own arguments plus --inventory and --host; `action` runs
+    against the server and returns the exit status (None: 0). A ToolError is printed as one
+    ERROR line and exits with `error_status`."""
+    parser = argparse.ArgumentParser(prog=f"python3 -m {prog}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--inventory", default="inventory.py")
+    parser.add_argument("--host", help="the inventory's host (default: its first)")
+    args = parser.parse_args(argv)
+    try:
+        return action(Server(args.inventory, args.host), args) or 0
+    except ToolError as error:
+        say(f"ERROR: {error}")
+        return error_status

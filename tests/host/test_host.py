@@ -72,6 +72,10 @@ def test_unit_active_and_started_at_boot(host, account, site):
     for user in site.users:
         assert account.check(f"systemctl --user is-active {layout.unit(user)}").strip() == "active"
         assert f"start {layout.unit(user)} {user.port}" in script, f"not started at boot: {user.name}"
+        # A unit that keeps failing alerts (through the account's own unit and root's spool).
+        on_failure = account.check(f"systemctl --user show -p OnFailure --value {layout.unit(user)}")
+        assert on_failure.strip() == f"{layout.FAILED_UNIT}{layout.unit(user)}.service"
+    assert host.service(f"{layout.ALERT_SPOOL_UNIT}.path").is_running
 
 
 def test_container_runs_the_current_image(account, site):
@@ -257,3 +261,16 @@ def test_backups_on_timers_and_the_repository_opens(host, site):
     # The last run, if there was one, did not fail.
     result = host.run(f"systemctl show -p Result --value {layout.BACKUP_UNIT}.service")
     assert result.stdout.strip() == "success", f"{layout.BACKUP_UNIT}: {result.stdout}"
+
+
+@pytest.mark.site_wide
+def test_failed_timer_jobs_alert(host, site):
+    env = host.file(layout.ALERT_ENV_FILE)
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    assert host.file(layout.ALERT_SCRIPT).mode == 0o755
+    watched = [layout.BACKUP_UNIT, layout.BACKUP_CHECK_UNIT]
+    if site.tls_mode == "acme":
+        watched.append(RENEW_UNIT)
+    for unit in watched:
+        on_failure = host.run(f"systemctl show -p OnFailure --value {unit}.service").stdout
+        assert on_failure.strip() == f"{layout.ALERT_UNIT}{unit}.service", unit

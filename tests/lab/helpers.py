@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -99,3 +100,22 @@ def in_container(lab_vm, site, user: str, command: str, check: bool = True):
     container = layout.container(person(site, user))
     return lab_vm.ssh(layout.as_account(site, f"podman exec {container} sh -lc '{quoted}'"),
                       check=check)
+
+
+def alerts_posted() -> int:
+    """How many alerts the lab's webhook receiver has got so far."""
+    return int(sh(f"cat {fixtures.ALERTS_FILE} 2>/dev/null | wc -l").strip())
+
+
+def wait_alert(unit: str, after: int, timeout: float = 90) -> dict:
+    """The first alert about `unit` that the receiver got after its first `after` ones."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = sh(f"tail -n +{after + 1} {fixtures.ALERTS_FILE} 2>/dev/null || true")
+        for line in lines.splitlines():
+            message = json.loads(line)
+            if message.get("unit") == unit:
+                return message
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no alert about {unit} within {timeout}s; got: {lines!r}")
+        time.sleep(2)

@@ -15,12 +15,20 @@ import pytest
 from lab import fixtures, vm
 from operations import layout
 from operations.layout import CERT_SCRIPT as SCRIPT
-from tests.lab.helpers import ARTIFACTS, https_status, sh
+from tests.lab.helpers import (
+    ARTIFACTS,
+    alerts_posted,
+    assert_ok,
+    https_status,
+    sh,
+    wait_alert,
+)
 from tools.site import s_client
 
 pytestmark = pytest.mark.usefixtures("lab_vm")
 
 ROOTS = fixtures.PEBBLE_ROOTS
+RENEW_SERVICE = f"{layout.RENEW_UNIT}.service"
 # Mozilla's intermediate TLS 1.2 ciphers for an ECDSA certificate (lego's default key type),
 # and the TLS 1.3 suites OpenSSL enables.
 EXPECTED_TLS12 = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
@@ -120,12 +128,21 @@ def test_failed_renewal_keeps_the_current_certificate(site, alice_host):
     (Not pebble: a restarted pebble forgets the ACME account, which Let's Encrypt never does.)
     """
     before = served_certificate(alice_host)
-    sh("systemctl stop lab-challtestsrv")
+    posted = alerts_posted()
+    # The timer's own service, told (by a runtime drop-in) to renew now.
+    dropin = f"/run/systemd/system/{RENEW_SERVICE}.d"
+    sh(f"mkdir -p {dropin} && printf '[Service]\\nExecStart=\\nExecStart={SCRIPT} renew 100000\\n'"
+       f" > {dropin}/now.conf && systemctl daemon-reload && systemctl stop lab-challtestsrv")
     try:
-        result = sh_result(f"{SCRIPT} renew 100000")
+        result = sh_result(f"systemctl start {RENEW_SERVICE}")
     finally:
-        sh("systemctl start lab-challtestsrv")
+        sh(f"systemctl start lab-challtestsrv; rm -r {dropin}; systemctl daemon-reload")
     assert result.returncode != 0, "renewal succeeded without the DNS provider"
+    # A failed renewal alerts: nobody else would notice before the certificate expires.
+    alert = wait_alert(RENEW_SERVICE, posted)
+    assert alert["result"] == "exit-code" and alert["log"], alert
+    # The next timer run, with nothing due, succeeds and clears the failed state.
+    sh(f"systemctl start {RENEW_SERVICE}")
     assert served_certificate(alice_host)["serial"] == before["serial"]
     assert https_status(alice_host) == "200"
     cert = sh(f"openssl x509 -noout -serial -in {layout.certificate_file(site)}")
@@ -159,6 +176,24 @@ def test_forced_renewal_reloads_nginx_without_dropping_a_request(site, alice_hos
     assert nginx_master_pid() == master, "nginx was restarted, not reloaded"
     assert nginx_workers() != workers, "nginx was not reloaded"
     assert len(codes) >= 3 and set(codes) == {"200"}, f"requests dropped: {codes}"
+
+
+def test_another_acme_server_means_a_new_certificate(site, deployer, alice_host):
+    """Moving acme_server (staging to production; here the same pebble under another name)
+    obtains a certificate from the new server at the next deploy, and moving back does too.
+    Before, only the names were compared and the old server's certificate stayed."""
+    record = layout.certificate_json(site)
+    before = served_certificate(alice_host)
+    moved = deployer("acme-server-moved", extra="acme_server = 'https://localhost:14000/dir'\n")
+    assert_ok(moved)
+    assert any("Obtain" in name and "another ACME server, 127.0.0.1:14000" in name
+               for name in moved.changed), moved.changed
+    assert served_certificate(alice_host)["serial"] != before["serial"]
+    assert "https://localhost:14000/" in sh(f"grep certUrl {record}")
+    back = deployer("acme-server-back")
+    assert_ok(back)
+    assert any("Obtain" in name and "localhost:14000" in name for name in back.changed)
+    assert "https://127.0.0.1:14000/" in sh(f"grep certUrl {record}")
 
 
 def sh_result(command: str) -> subprocess.CompletedProcess:

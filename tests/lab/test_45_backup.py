@@ -18,12 +18,15 @@ from lab.site import LAB_PASSWORDS
 from operations import layout
 from tests.lab.helpers import (
     ARTIFACTS,
+    alerts_posted,
     https_status,
     in_container,
     login,
     person,
     sh,
     started_at,
+    wait_alert,
+    wait_serving,
 )
 from tools.site import REPO
 
@@ -195,6 +198,7 @@ def test_an_unreachable_repository_fails_loudly_and_changes_nothing(lab_vm, site
     env = layout.BACKUP_ENV_FILE
     since = {u.name: started_at(lab_vm, site, layout.container(u)) for u in site.users}
     files_before = listing(site)
+    posted = alerts_posted()
     sh(f"cp -p {env} /root/backup.env.good && sed -i"
        f" 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY={UNREACHABLE}|' {env}")
     try:
@@ -209,6 +213,9 @@ def test_an_unreachable_repository_fails_loudly_and_changes_nothing(lab_vm, site
     left = [n for n in sh(f"ls -a {site.workspace_base}").split() if n.startswith(".restore-")]
     assert not left, f"a failed restore left {left}"
     assert not ok, journal
+    # The alert hook posted it to the webhook (the lab's stand-in for ntfy or Slack).
+    alert = wait_alert(SERVICE, posted)
+    assert "failed" in alert["text"] and any("cannot be opened" in x for x in alert["log"]), alert
     assert sh(f"systemctl show -p Result --value {SERVICE}").strip() == "exit-code"
     assert "ERROR: the backup repository cannot be opened" in journal, journal
     status = sh(f"systemctl status --no-pager -n 20 {SERVICE} || true")
@@ -219,6 +226,46 @@ def test_an_unreachable_repository_fails_loudly_and_changes_nothing(lab_vm, site
     paused = sh(layout.as_account(site, "podman ps --filter status=paused --format '{{.Names}}'"))
     assert paused.strip() == "", f"left paused: {paused}"
 
+    # The admin's one-line answer (tools.status) says so too, and fails.
+    status = tool("status", label=" (a backup failed)")
+    flagged = [line for line in status.stdout.splitlines() if line.startswith("!")]
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert any("last backup" in line and "exit-code" in line for line in flagged), status.stdout
+    assert any("failed units" in line and SERVICE in line for line in flagged), status.stdout
+
     # Control: with the repository back, the same service succeeds (an incremental run).
     ok, journal = run_backup("backup (second, incremental)")
     assert ok and "backup complete" in journal, journal
+    # ... and the status is all well: everyone active, healthy, on the current image.
+    status = tool("status", label=" (all well)")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for user in site.users:
+        row = next(line for line in status.stdout.splitlines() if line.split()[:1] == [user.name])
+        assert "active" in row and "current" in row, row
+        assert "healthy" in row or "starting" in row, row
+    assert "success" in status.stdout and "days left" in status.stdout
+
+
+def test_a_workspace_that_keeps_failing_alerts(lab_vm, site):
+    """bob's unit fails to start again and again (his VS Code folder is gone, so podman
+    cannot mount it): after five tries systemd gives up, and the alert reaches the webhook
+    through the account's OnFailure= and root's spool. alice keeps running."""
+    bob, alice = person(site, "bob"), person(site, "alice")
+    unit, config = layout.unit(bob), layout.config_dir(site, bob)
+    alice_since = started_at(lab_vm, site, layout.container(alice))
+    posted = alerts_posted()
+    started = time.monotonic()
+    sh(f"mv {config} {config}.away")
+    try:
+        lab_vm.ssh(layout.as_account(site, f"systemctl --user restart {unit}"), check=False)
+        alert = wait_alert(unit, posted, timeout=300)
+        TIMINGS["a failing workspace: first try to alert"] = f"{time.monotonic() - started:.1f} s"
+        state = sh(layout.as_account(site, f"systemctl --user is-failed {unit} || true")).strip()
+    finally:
+        sh(f"mv {config}.away {config}")
+        sh(layout.as_account(site, f"systemctl --user reset-failed {unit}"))
+        sh(layout.as_account(site, f"systemctl --user start {unit}"))
+    assert state == "failed", state
+    assert "the workspace unit" in alert["text"] and alert["log"], alert
+    assert started_at(lab_vm, site, layout.container(alice)) == alice_since
+    wait_serving(lab_vm, site)

@@ -35,12 +35,32 @@ def test_brought_certificate_is_served(site, deployer):
        " openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30"
        " -extfile ext -out cert.pem 2>/dev/null && chmod 600 key.pem")
     master = sh("cat /run/nginx.pid").strip()
-    result = deployer("tls-certificate", extra=(
-        "tls_mode = 'certificate'\n"
-        f"tls_certificate = '{BYO}/cert.pem'\ntls_certificate_key = '{BYO}/key.pem'\n"))
+    extra = ("tls_mode = 'certificate'\n"
+             f"tls_certificate = '{BYO}/cert.pem'\ntls_certificate_key = '{BYO}/key.pem'\n")
+
+    # First with a broken site of someone else's on the server: `nginx -t` refuses the
+    # candidate, so our files go back to the last good ones (disk and running nginx agree),
+    # nginx is not reloaded, and the deploy fails saying why.
+    snippet = sh(f"cat {TLS_SNIPPET}")
+    sh(f"printf 'server {{ listen 80; server_name broken.example.org; no_such_directive on; }}\\n'"
+       f" > {ENABLED}/broken.conf")
+    try:
+        failed = deployer("tls-certificate-nginx-refuses", extra=extra)
+    finally:
+        sh(f"rm {ENABLED}/broken.conf")
+    assert failed.returncode != 0, "the deploy succeeded with a config nginx -t refuses"
+    assert "nginx -t refused the new configuration" in failed.output, failed.output[-3000:]
+    assert "no_such_directive" in failed.output and "the problem is outside them" in failed.output
+    assert sh(f"cat {TLS_SNIPPET}") == snippet, "the refused snippet stayed on disk"
+    assert sh("cat /run/nginx.pid").strip() == master
+    assert sh("nginx -t -q 2>&1; echo $?").strip().endswith("0"), "our files on disk fail nginx -t"
+    alice = layout.hostname(site, site.users[0])
+    assert "200" == sh(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {fixtures.PEBBLE_ROOTS}"
+                       f" --resolve {alice}:443:127.0.0.1 https://{alice}/healthz").strip()
+
+    result = deployer("tls-certificate", extra=extra)
     assert_ok(result)
     assert all("Obtain" not in name for name in result.changed), result.changed
-    alice = layout.hostname(site, site.users[0])
     out = vm.ssh(shlex.join(s_client(alice, f"{BYO}/ca.pem")) + " </dev/null 2>&1", check=False)
     assert out.returncode == 0 and "Brought Own Test CA" in out.stdout, out.stdout[-2000:]
     assert f"ssl_certificate {BYO}/cert.pem;" in sh(f"cat {TLS_SNIPPET}")

@@ -83,3 +83,27 @@ def test_an_owner_without_a_name_is_compared_by_number(tmp_path):
     snap = fact.process(out.stdout.splitlines())
     assert snap.dir_is(str(folder), "750", "1000999", "1000999")
     assert not snap.dir_is(str(folder), "750", "root", "root")
+
+
+def test_reads_the_certificates_names_end_and_issuing_server(tmp_path):
+    """A real certificate made here, and lego's record of where it came from."""
+    cert = tmp_path / "_.example.com.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "10", "-subj", "/CN=x",
+                    "-addext", "subjectAltName=DNS:*.example.com,DNS:example.com",
+                    "-keyout", str(tmp_path / "key"), "-out", str(cert)],
+                   check=True, capture_output=True)
+    record = tmp_path / "_.example.com.json"
+    record.write_text('{\n  "domain": "*.example.com",\n  "certUrl": '
+                      '"https://acme-staging-v02.api.letsencrypt.org/acme/cert/fa1",\n'
+                      '  "certStableUrl": "https://x/y"\n}\n')
+    fact = SnapshotFact()
+    command = fact.command(paths=[], listings=[], units=[], packages=[],
+                           account="no-such-account-here", groups=[], as_account="false",
+                           account_bus="/nonexistent/bus", user_unit_glob="code-server-*",
+                           certificate=str(cert), certificate_json=str(record))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    snap = fact.process(out.stdout.splitlines())
+    assert snap.certificate_names == ["*.example.com", "example.com"]
+    assert snap.certificate_url == "https://acme-staging-v02.api.letsencrypt.org/acme/cert/fa1"
+    assert 9 <= (snap.certificate_end - snap.now) / 86400 <= 10

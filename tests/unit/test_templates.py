@@ -23,6 +23,7 @@ from tests.render import (
     tls_snippet,
     vhost,
 )
+from tests.render import render as render_template
 from tests.unit.test_model import with_changes
 
 
@@ -240,3 +241,42 @@ def test_lab_style_acme_settings_reach_lego_and_its_env():
     assert "lego" in packages_for(site) and "nginx" in packages_for(site)
     tunnel = load(with_changes(tls_mode="tunnel"))
     assert "nginx" not in packages_for(tunnel) and "lego" not in packages_for(tunnel)
+
+
+@pytest.mark.parametrize("nginx_accepts", [False, True], ids=["refused", "control"])
+def test_a_renewed_certificate_nginx_refuses_is_put_back(site, tmp_path, nginx_accepts):
+    """The renewal script in a sandbox: `lego` writes a new certificate and calls the renew
+    hook, `nginx -t` refuses it (or, the control, accepts it)."""
+    from operations.tls import script_values
+
+    cert, key = tmp_path / "site.crt", tmp_path / "site.key"
+    cert.write_text("old certificate\n")
+    key.write_text("old key\n")
+    (tmp_path / "acme.env").write_text("")
+    values = script_values(site) | {"env_file": str(tmp_path / "acme.env"),
+                                    "certificate": str(cert), "certificate_key": str(key)}
+    script = tmp_path / "vscode-cert"
+    script.write_text(render_template("usr/local/sbin/vscode-cert.j2", **values))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stubs = {
+        # lego renews: new files, then its --renew-hook (`vscode-cert reload`).
+        "lego": f"#!/bin/sh\necho new certificate > {cert}\necho new key > {key}\n"
+                f"exec sh {script} reload\n",
+        "nginx": "#!/bin/sh\nexit 0\n" if nginx_accepts else
+                 f"#!/bin/sh\ngrep -q old {cert} && exit 0\necho bad certificate >&2\nexit 1\n",
+        "systemctl": f"#!/bin/sh\necho \"systemctl $*\" >> {tmp_path}/calls\n",
+    }
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    run = subprocess.run(["sh", str(script), "renew", "100000"], capture_output=True, text=True,
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30)
+    calls = (tmp_path / "calls").read_text() if (tmp_path / "calls").exists() else ""
+    if nginx_accepts:
+        assert run.returncode == 0, run.stderr
+        assert cert.read_text() == "new certificate\n" and "systemctl reload nginx" in calls
+    else:
+        assert run.returncode == 1 and "refused the renewed certificate" in run.stderr
+        assert cert.read_text() == "old certificate\n" and key.read_text() == "old key\n"
+        assert "reload" not in calls

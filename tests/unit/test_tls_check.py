@@ -72,3 +72,26 @@ def test_the_check_sees_an_old_protocol_that_the_server_offers(legacy_nginx, pro
 def test_a_plain_tls1_client_refuses_by_itself(legacy_nginx):
     port, ca = legacy_nginx
     assert handshake(port, ca, "-tls1") != 0
+
+
+def test_a_certificate_is_obtained_again_only_for_what_matters():
+    from dataclasses import replace
+
+    from operations.model import load
+    from operations.snapshot import Snapshot
+    from operations.tls import RENEW_DAYS, certificate_due
+    from tests.unit.test_model import with_changes
+
+    site = load(with_changes())  # Let's Encrypt production
+    now = 1_764_820_000
+    good = Snapshot(certificate_names=sorted(site.certificate_names), now=now,
+                    certificate_end=now + 60 * 86400,
+                    certificate_url="https://acme-v02.api.letsencrypt.org/acme/cert/1")
+    assert certificate_due(site, good) is None
+    assert certificate_due(site, replace(good, certificate_names=[])) == "none yet"
+    assert "other names" in certificate_due(site, replace(good, certificate_names=["a.b"]))
+    staging = replace(good, certificate_url="https://acme-staging-v02.api.letsencrypt.org/c/1")
+    assert "acme-staging-v02" in certificate_due(site, staging)
+    assert certificate_due(site, replace(good, certificate_end=now + 5 * 86400)) == "5 days left"
+    assert certificate_due(site, replace(good, certificate_end=now - 86400)) == "expired"
+    assert certificate_due(site, replace(good, certificate_end=now + RENEW_DAYS * 86400)) is None
