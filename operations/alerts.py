@@ -1,6 +1,8 @@
 """Alerts: a failed timer job (a backup, a backup check, a certificate renewal) posts a JSON
 message to the webhook in $VSCODE_ALERT_WEBHOOK, through vscode-alert@<unit>.service, which
-those units name in OnFailure=.
+those units name in OnFailure=. A workspace unit that systemd gives up on (its start limit)
+names vscode-failed@<unit>.service of the account's user manager, which leaves the unit's
+name in the account's alert spool; root's vscode-alert-spool.path posts it the same way.
 
 The message: {"text": "...", "title": "...", "host": ..., "unit": ..., "result": ...,
 "log": [last journal lines]}. Slack and Mattermost incoming webhooks, Matrix hookshot's

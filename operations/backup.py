@@ -3,7 +3,8 @@
 vscode-backup.timer runs /usr/local/sbin/vscode-backup daily: each person's folder (home,
 workspace, VS Code data), once while they work and once more, reading only what changed,
 with their container paused, so SQLite files are consistent and the pause is short; then
-the archive of removed people, then `forget --prune` by the retention keys. vscode-backup-check.timer reads a subset of the data weekly. The deploy creates the
+the archive of removed people, then `forget --prune` by the retention keys.
+vscode-backup-check.timer reads a subset of the data weekly. The deploy creates the
 repository once (per repository URL); restores and resets are tools.restore and tools.reset.
 """
 

@@ -248,10 +248,6 @@ def backup_tag(user: User) -> str:
     return f"{PERSON_TAG_PREFIX}{user.name}"
 
 
-def person_of_tag(tag: str) -> str | None:
-    return _person(tag, PERSON_TAG_PREFIX, "")
-
-
 def repository_marker(site: Site) -> str:
     """Exists once the deploy has created or opened this repository (a new repository gets
     a new marker, so it is initialised again)."""

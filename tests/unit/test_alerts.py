@@ -14,7 +14,7 @@ from operations.alerts import alert_env, script_values
 from operations.model import ALERT_WEBHOOK_VARIABLE, ConfigError, load
 from operations.provided import check_alerts_kept, read_alert_webhook
 from tests.render import backup_unit, render, renew_unit
-from tests.unit.test_model import with_changes
+from tests.unit.data import with_changes
 
 NASTY_LOG = 'Fatal: "quoted" \\ back\tslash and a bell \a in restic\'s words'
 

@@ -13,7 +13,7 @@ from operations.layout import BACKUP_CHECK_UNIT, BACKUP_UNIT
 from operations.model import BACKUP_PASSWORD_VARIABLE, ConfigError, load
 from operations.provided import read_backup_secrets
 from tests.render import backup_script, backup_unit
-from tests.unit.test_model import with_changes
+from tests.unit.data import with_changes
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ STUBS = {
 echo "restic $*" >> "$LOG"
 case "$*" in
     "cat config") [ -z "$FAIL_OPEN" ] || { echo "Fatal: unable to open repository" >&2; exit 1; } ;;
-    "snapshots --json --tag first-pass") echo '[{"id":"aa11","short_id":"aa"},{"id":"bb22"}]' ;;
+    "snapshots --json --tag first-pass")
+        if [ -n "$NO_FIRST" ]; then echo '[]'; else echo '[{"id":"aa11","short_id":"aa"},{"id":"bb22"}]'; fi ;;
     *"person=$FAIL_PERSON "*|*"person=$FAIL_PERSON") exit 1 ;;
 esac
 """,
@@ -170,3 +171,9 @@ def test_an_unopenable_repository_pauses_no_one(site, tmp_path):
     assert code == 1
     assert "ERROR: the backup repository cannot be opened" in out
     assert calls == ["restic cat config"], calls
+
+
+def test_no_first_pass_left_is_no_failure(site, tmp_path):
+    code, calls, out = run_script(site, tmp_path, NO_FIRST="1")
+    assert code == 0, out
+    assert not [c for c in calls if c.startswith("restic forget --quiet aa")]

@@ -9,7 +9,7 @@ import pytest
 
 from operations import layout
 from operations.model import SEED_LIMITS, USER_NAME_RE, User, load
-from tests.unit.test_model import GOOD
+from tests.unit.data import GOOD
 
 # Names chosen to collide with fixed resources if the layout allowed it.
 TRICKY = ["catchall", "workspaces", "cert-renew", "a", "x-password", "tls", "archive",

@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from operations import layout
 from operations.model import ConfigError, Site, format_size, load, parse_size
-
-HASH = "$argon2id$v=19$m=65536,t=3,p=4$ba314BYZ9zZwoyJhvPHIfg$cYYJBOulfMs/cMW/xNlaCUoC4LYxaCja532AAQkf/co"
-GOOD = {
-    "domain": "code.example.com",
-    "users": {
-        "alice": {"port": 8081},
-        "bob": {"port": 8082},
-    },
-    "acme_email": "ops@example.com",
-}
-
-
-def with_changes(**changes) -> dict:
-    data = copy.deepcopy(GOOD)
-    for dotted, value in changes.items():
-        target = data
-        *path, last = dotted.split("__")
-        for part in path:
-            target = target[part]
-        target[last] = value
-    return data
+from tests.unit.data import GOOD, HASH, with_changes
 
 
 def test_good_data_loads_with_seed_defaults():

@@ -10,7 +10,7 @@ import pytest
 
 from operations.model import BACKUP_PASSWORD_VARIABLE, REPO, load, password_variable
 from operations.preflight import Platform, account_problems, problems, version_of
-from tests.unit.test_model import GOOD, HASH
+from tests.unit.data import GOOD, HASH
 
 OS_RELEASE = {
     "debian12": ("debian", "12", "Debian GNU/Linux 12 (bookworm)"),

@@ -7,7 +7,7 @@ import subprocess
 
 from operations import layout
 from operations.model import load
-from tests.unit.test_model import with_changes
+from tests.unit.data import with_changes
 from tools.status import parse, probe, render
 
 NOW = 1_764_820_000

@@ -24,7 +24,7 @@ from tests.render import (
     vhost,
 )
 from tests.render import render as render_template
-from tests.unit.test_model import with_changes
+from tests.unit.data import with_changes
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def test_a_certificate_is_obtained_again_only_for_what_matters():
     from operations.model import load
     from operations.snapshot import Snapshot
     from operations.tls import RENEW_DAYS, certificate_due
-    from tests.unit.test_model import with_changes
+    from tests.unit.data import with_changes
 
     site = load(with_changes())  # Let's Encrypt production
     now = 1_764_820_000
