@@ -273,4 +273,5 @@ def test_failed_timer_jobs_alert(host, site):
         watched.append(RENEW_UNIT)
     for unit in watched:
         on_failure = host.run(f"systemctl show -p OnFailure --value {unit}.service").stdout
-        assert on_failure.strip() == f"{layout.ALERT_UNIT}{unit}.service", unit
+        # %n is the whole unit name: vscode-alert@vscode-backup.service.service
+        assert on_failure.strip() == layout.on_failure(f"{unit}.service"), unit
