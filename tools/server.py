@@ -28,8 +28,9 @@ def stamp() -> str:
 
 
 class Server:
-    def __init__(self, inventory: str, name: str | None = None):
-        self.host = inventory_host(inventory, name)
+    def __init__(self, inventory: str, name: str | None = None,
+                 group_data: list[str] | None = None):
+        self.host = inventory_host(inventory, name, group_data)
         try:
             self.site = site_of(self.host)
         except ConfigError as error:
@@ -100,9 +101,11 @@ def run_tool(doc: str, prog: str, add_arguments: Callable[[argparse.ArgumentPars
     add_arguments(parser)
     parser.add_argument("--inventory", default="inventory.py")
     parser.add_argument("--host", help="the inventory's host (default: its first)")
+    parser.add_argument("--group-data", action="append", metavar="DIR",
+                        help="more group data, as the deploy's pyinfra --group-data DIR")
     args = parser.parse_args(argv)
     try:
-        return action(Server(args.inventory, args.host), args) or 0
+        return action(Server(args.inventory, args.host, args.group_data), args) or 0
     except ToolError as error:
         say(f"ERROR: {error}")
         return error_status

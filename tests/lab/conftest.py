@@ -38,6 +38,8 @@ class Deployer:
         self.tmp_root = tmp_root
         self.count = 0
         self.timings: list[tuple[str, float, int, int]] = []
+        self.last_group_data: list[Path] | None = None
+        self.applied_group_data: list[Path] | None = None
 
     def __call__(self, label: str, users: dict | None = None,
                  extra: str | None = None) -> lab_deploy.DeployResult:
@@ -57,6 +59,9 @@ class Deployer:
         result = lab_deploy.run(group_data=group_data, log=log)
         self.timings.append((label, result.seconds, len(result.changed), result.commands))
         self.last_group_data = group_data
+        if result.returncode == 0:
+            # What the server now runs: the tools read the site from the same data.
+            self.applied_group_data = group_data
         return result
 
 

@@ -61,10 +61,21 @@ def listing(site) -> str:
     return sh(f"find {dirs} -printf '%p %s %T@ %m %U\\n' | sort | sha256sum")
 
 
+# The group data of the last deploy that went through (the workspace tests leave an image
+# update in place): the tools read the site from it, as an admin passes the deploy's own
+# --group-data to them. Set by the module's fixture below.
+APPLIED: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def applied_group_data(deployer):
+    APPLIED[:] = [f"--group-data={d}" for d in (deployer.applied_group_data or [])]
+
+
 def tool(name: str, *args: str, label: str = "") -> subprocess.CompletedProcess:
-    """tools.restore / tools.reset, run as a person's admin runs them from the laptop."""
+    """tools.restore / tools.reset / tools.status, run as an admin runs them from the laptop."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", f"tools.{name}", *args], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", f"tools.{name}", *args, *APPLIED], cwd=REPO,
                             capture_output=True, text=True, timeout=900)
     TIMINGS[f"tools.{name} {' '.join(args)}{label}"] = f"{time.monotonic() - started:.1f} s"
     return result
