@@ -64,17 +64,25 @@ def print_list(found: list[dict], user: User) -> None:
         print(f"(no backup of {user.name} yet)")
 
 
-def unpack(server: Server, snap: dict, staging: str, include: str | None = None) -> None:
-    """restic restores into `staging` (under workspace_base: the same file system, so the
-    moves below are renames). On failure nothing else has changed; the staging goes."""
+def unpack(server: Server, snap: dict, staging: str, wanted: str, missing: str,
+           whole: bool = False) -> str:
+    """restic restores `wanted` (a path in the snapshot; `whole`: the whole snapshot, whose
+    folder it is) into `staging` (under workspace_base: the same file system, so the moves
+    that follow are renames); returns where it landed. On failure, or if the snapshot holds
+    no `wanted` (`missing` says so), nothing else has changed and the staging goes."""
     server.run(f"install -d -m 700 {staging}")
-    only = f" --include {shlex.quote(include)}" if include else ""
+    only = "" if whole else f" --include {shlex.quote(wanted)}"
     try:
         server.run(f"{layout.BACKUP_SCRIPT} restic restore {snap['id']}"
                    f" --target {staging}{only}")
     except ToolError as error:
         server.run(f"rm -rf {staging}", check=False)
         raise ToolError(f"{error}\nNothing was changed: the workspace is as it was.") from None
+    restored = f"{staging}{wanted}"
+    if not server.exists(restored):
+        server.run(f"rm -rf {staging}")
+        raise ToolError(f"{missing}; nothing was changed")
+    return restored
 
 
 def restore_whole(server: Server, user: User, snap: dict) -> None:
@@ -83,11 +91,8 @@ def restore_whole(server: Server, user: User, snap: dict) -> None:
     staging = layout.restore_staging(site, user, now)
     source = snap["paths"][0]  # the folder as it was on the server that made the backup
     say(f"unpacking snapshot {snap['short_id']} of {when(snap)} ...")
-    unpack(server, snap, staging)
-    restored = f"{staging}{source}"
-    if not server.exists(restored):
-        server.run(f"rm -rf {staging}")
-        raise ToolError(f"the snapshot holds no {source}; nothing was changed")
+    restored = unpack(server, snap, staging, source, f"the snapshot holds no {source}",
+                      whole=True)
     before = layout.archived(site, user, now, "before-restore")
     say(f"stopping {user.name}'s workspace; the current folder goes to {before}")
     if server.while_stopped(user, f"install -d -m 700 {layout.archive_dir(site)}"
@@ -114,11 +119,8 @@ def restore_path(server: Server, user: User, snap: dict, path: str) -> None:
     inside = snap["paths"][0] + target[len(folder):]  # the same file in the snapshot
     staging = layout.restore_staging(site, user, now)
     say(f"unpacking {path} from snapshot {snap['short_id']} of {when(snap)} ...")
-    unpack(server, snap, staging, include=inside)
-    restored = f"{staging}{inside}"
-    if not server.exists(restored):
-        server.run(f"rm -rf {staging}")
-        raise ToolError(f"{path} is not in snapshot {snap['short_id']}; nothing was changed")
+    restored = unpack(server, snap, staging, inside,
+                      f"{path} is not in snapshot {snap['short_id']}")
     # Missing parent folders are made as they were in the snapshot (owner, mode).
     parents, parent = [], target.rsplit("/", 1)[0]
     while len(parent) > len(folder) and not server.exists(parent):

@@ -61,11 +61,6 @@ class Server:
         return self.run(layout.as_account(self.site, f"systemctl --user {verb} {layout.unit(user)}"),
                         check=check)
 
-    def started_at(self, user: User) -> str:
-        return self.run(layout.as_account(
-            self.site, f"podman inspect --format '{{{{.State.StartedAt}}}}' {layout.container(user)}"),
-            check=False).stdout.strip()
-
     def wait_serving(self, user: User, timeout: int = 300) -> bool:
         """True once the person's code-server answers /healthz on its loopback port."""
         deadline = time.monotonic() + timeout
