@@ -312,10 +312,21 @@ def failed_unit_file(site: Site) -> str:
 
 # Every fixed name above that lives in a folder persons' names also live in, for the proof
 # that no person can collide with one (tests/unit/test_layout.py).
+# -- rollout, daily check, memory guard ---------------------------------------------------
+ROLLOUT_SCRIPT = "/usr/local/sbin/vscode-rollout"  # one person's unit: swap, restart, gate, roll back
+ROLLOUT_STATE = "/var/lib/vscode-rollout"  # root-only: staged units, each person's previous unit
+DAILY_CHECK_SCRIPT = "/usr/local/sbin/vscode-daily-check"
+DAILY_CHECK_UNIT = "vscode-daily-check"  # .service checks certificate, disk, backup; .timer daily
+MEMORY_GUARD_SCRIPT = "/usr/local/sbin/vscode-memory-guard"
+MEMORY_GUARD_UNIT = "vscode-memory-guard"  # .service: ends a runaway at the soft memory limit
+
+
 FIXED_NAMES = (CATCHALL, BOOT_UNIT, f"{RENEW_UNIT}.service", f"{RENEW_UNIT}.timer",
                *(f"{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
                  for kind in ("service", "timer")), f"{ALERT_UNIT}.service",
-               f"{ALERT_SPOOL_UNIT}.path", f"{ALERT_SPOOL_UNIT}.service")
+               f"{ALERT_SPOOL_UNIT}.path", f"{ALERT_SPOOL_UNIT}.service",
+               f"{DAILY_CHECK_UNIT}.service", f"{DAILY_CHECK_UNIT}.timer",
+               f"{MEMORY_GUARD_UNIT}.service")
 
 
 def snapshot_args(site: Site, packages: list[str], image_context: list[str],
