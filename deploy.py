@@ -18,6 +18,7 @@ from operations.boot import boot  # noqa: E402
 from operations.containers import containers  # noqa: E402
 from operations.image import image, npm_registry  # noqa: E402
 from operations.layout import snapshot_args  # noqa: E402
+from operations.memory_guard import memory_guard  # noqa: E402
 from operations.model import IMAGE_CONTEXT, ConfigError, load  # noqa: E402
 from operations.packages import packages, packages_for  # noqa: E402
 from operations.preflight import preflight  # noqa: E402
@@ -76,9 +77,10 @@ packages(site, snap)
 account(site, snap)
 workspaces(site, snap)
 image(site, snap, registry)
-changed_secrets = secrets(site, snap, keys, hashes)
+secrets(site, snap, keys, hashes)
 alerts(site, snap, webhook)  # before the units that name it in OnFailure=
-containers(site, snap, keys, changed_secrets)
+containers(site, snap, keys, hashes)
+memory_guard(site, snap)  # after the containers whose cgroups it watches
 boot(site, snap)
 prune_secrets(site, snap, keys)
 archive_departed(site, snap)

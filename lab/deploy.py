@@ -50,11 +50,11 @@ class DeployResult:
 
 def run(group_data: list[Path] | None = None, log: Path | None = None,
         inventory: str = "inventory.py", echo: bool = False,
-        progress: bool = False) -> DeployResult:
+        progress: bool = False, repo: Path = REPO) -> DeployResult:
     """`pyinfra -y --json inventory.py deploy.py`, with optional extra group_data dirs.
 
     echo: pass pyinfra's whole progress output through; progress: only one line per
-    operation as it starts."""
+    operation as it starts. repo: the checkout to deploy from (a test's altered copy)."""
     # --debug logs each remote command (DeployResult.commands counts them); with --diff and
     # -vvv pyinfra is at its most verbose, so the tests can check that no secret is printed.
     cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", "--debug", "--diff", "-vvv",
@@ -70,7 +70,7 @@ def run(group_data: list[Path] | None = None, log: Path | None = None,
     from lab.site import lab_secrets
 
     env = {**lab_secrets(), **os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=stdout_file, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=stdout_file, stderr=subprocess.PIPE,
                             text=True, env=env)
     lines = []
     stamped = []  # the log's copy: seconds into the run before each line (build steps too)

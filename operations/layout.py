@@ -315,6 +315,26 @@ def failed_unit_file(site: Site) -> str:
 # -- rollout, daily check, memory guard ---------------------------------------------------
 ROLLOUT_SCRIPT = "/usr/local/sbin/vscode-rollout"  # one person's unit: swap, restart, gate, roll back
 ROLLOUT_STATE = "/var/lib/vscode-rollout"  # root-only: staged units, each person's previous unit
+SPEC_LABEL = "vscode.spec"  # a container's label: the hash of the unit it was started from
+
+
+def staged_unit(user: User) -> str:
+    """Where the deploy puts a person's new unit for vscode-rollout to swap in."""
+    return f"{ROLLOUT_STATE}/{quadlet_file(user)}"
+
+
+def rollout_files(user: User) -> tuple[str, str]:
+    """vscode-rollout's UNIT.previous (the last unit on another image that served) and
+    UNIT.rollback (the unit that served when an unfinished step began)."""
+    return f"{ROLLOUT_STATE}/{unit(user)}.previous", f"{ROLLOUT_STATE}/{unit(user)}.rollback"
+
+
+def image_ref_globs(site: Site) -> list[str]:
+    """The files whose Image= lines name the images the rollout keeps."""
+    return [f"{quadlet_dir(site)}/{QUADLET_GLOB}", f"{ROLLOUT_STATE}/*.previous",
+            f"{ROLLOUT_STATE}/*.rollback"]
+
+
 DAILY_CHECK_SCRIPT = "/usr/local/sbin/vscode-daily-check"
 DAILY_CHECK_UNIT = "vscode-daily-check"  # .service checks certificate, disk, backup; .timer daily
 MEMORY_GUARD_SCRIPT = "/usr/local/sbin/vscode-memory-guard"
@@ -341,9 +361,11 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         f"{NGINX_AVAILABLE}/{CATCHALL}", f"{NGINX_ENABLED}/{CATCHALL}",
         ACME_ENV_FILE, ACME_DIR, CERT_SCRIPT,
         f"{SYSTEM_UNITS}/{RENEW_UNIT}.service", f"{SYSTEM_UNITS}/{RENEW_UNIT}.timer",
+        ROLLOUT_SCRIPT, ROLLOUT_STATE,
         ALERT_SCRIPT, ALERT_ENV_FILE, f"{SYSTEM_UNITS}/{ALERT_UNIT}.service",
         alert_spool_dir(site), *account_config_dirs(site), failed_unit_file(site),
         f"{SYSTEM_UNITS}/{ALERT_SPOOL_UNIT}.path", f"{SYSTEM_UNITS}/{ALERT_SPOOL_UNIT}.service",
+        MEMORY_GUARD_SCRIPT, f"{SYSTEM_UNITS}/{MEMORY_GUARD_UNIT}.service",
         BACKUP_SCRIPT, BACKUP_ENV_FILE, BACKUP_CACHE, BACKUP_STATE, repository_marker(site),
         *(f"{SYSTEM_UNITS}/{u}.{kind}" for u in (BACKUP_UNIT, BACKUP_CHECK_UNIT)
           for kind in ("service", "timer")),
@@ -365,7 +387,7 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
                      (NGINX_ENABLED, VHOST_GLOB), (f"{build}/extensions", EXTENSIONS_GLOB)],
         "units": ["nginx.service", f"user@{site.service_account_uid}.service", BOOT_UNIT,
                   f"{RENEW_UNIT}.timer", f"{BACKUP_UNIT}.timer", f"{BACKUP_CHECK_UNIT}.timer",
-                  f"{ALERT_SPOOL_UNIT}.path"],
+                  f"{ALERT_SPOOL_UNIT}.path", f"{MEMORY_GUARD_UNIT}.service"],
         "packages": packages,
         "account": site.service_account,
         "groups": [site.service_account],
@@ -375,4 +397,6 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         "certificate": certificate_file(site),
         "certificate_json": certificate_json(site),
         "nginx_configs": list(NGINX_CONFIGS),
+        "spec_label": SPEC_LABEL,
+        "image_refs": image_ref_globs(site),
     }

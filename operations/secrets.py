@@ -18,34 +18,30 @@ from operations.model import Site, ai_secret
 from operations.snapshot import Snapshot
 
 
-def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> bool:
-    """A podman secret of the account, made from a root-only file; True if (re)created."""
+def _secret(site: Site, snap: Snapshot, name: str, value: str, label: str) -> None:
+    """A podman secret of the account, made from a root-only file."""
     path = f"{layout.SECRETS_DIR}/{name}"
     # No newline: it becomes an environment value.
     source = ensure.secret(snap, f"{label} (root-only)", path, value, layout.SECRETS_DIR)
-    changed = source.will_change or name not in snap.secrets
-    if changed:
+    if source.will_change or name not in snap.secrets:
         server.shell(
             name=f"Podman secret {name}",
             commands=[layout.as_account(site, f"podman secret create --replace {name} -",
                                         stdin_from=path)],
         )
-    return changed
 
 
 @deploy("Secrets")
 def secrets(site: Site, snap: Snapshot, keys: Mapping[str, str],
-            hashes: Mapping[str, str]) -> set[str]:
-    """Returns the names of the people whose container must restart for a changed secret."""
+            hashes: Mapping[str, str]) -> None:
+    """A changed secret restarts only the containers that use it: their unit holds a
+    fingerprint of their secrets (operations/containers.py)."""
     ensure.directory(snap, "Root-only secret sources", layout.SECRETS_DIR, "700")
-    rotated = {name for name, value in keys.items()
-               if _secret(site, snap, ai_secret(name), value, f"Shared key {name}")}
-    changed = set()
+    for name, value in keys.items():
+        _secret(site, snap, ai_secret(name), value, f"Shared key {name}")
     for user in site.users:
-        if _secret(site, snap, layout.password_secret(user), hashes[user.name],
-                   f"Password hash of {user.name}") or rotated & set(site.keys_of(user, keys)):
-            changed.add(user.name)
-    return changed
+        _secret(site, snap, layout.password_secret(user), hashes[user.name],
+                f"Password hash of {user.name}")
 
 
 @deploy("Secrets no longer used")

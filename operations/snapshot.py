@@ -52,6 +52,9 @@ class Snapshot:
     images: set[str] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
     user_units: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState
+    # running containers -> their spec label (the hash of the unit they were started from)
+    running: dict[str, str] = field(default_factory=dict)
+    image_refs: dict[str, str] = field(default_factory=dict)  # unit file -> its Image=
     certificate_names: list[str] = field(default_factory=list)
     certificate_end: int | None = None  # epoch seconds of notAfter
     certificate_url: str = ""  # where lego fetched it (its .json): which ACME server issued it
@@ -99,7 +102,8 @@ class SnapshotFact(FactBase[Snapshot]):
     def command(self, paths: Iterable[str], listings: Iterable[tuple[str, str]],
                 units: Iterable[str], packages: Iterable[str], account: str, groups: Iterable[str],
                 as_account: str, account_bus: str, user_unit_glob: str, certificate: str,
-                certificate_json: str = "", nginx_configs: Iterable[str] = ()) -> str:
+                certificate_json: str = "", nginx_configs: Iterable[str] = (),
+                spec_label: str = "", image_refs: Iterable[str] = ()) -> str:
         q = shlex.quote
         parts = [
             "exec 2>/dev/null",
@@ -132,7 +136,12 @@ class SnapshotFact(FactBase[Snapshot]):
             f" {as_account} podman secret ls --format 'secret\t{{{{.Name}}}}' > $t/secrets &"
             f" {as_account} systemctl --user list-units --all --plain --no-legend {q(user_unit_glob)}"
             " | awk '{print \"uunit\\t\" $1 \"\\t\" $3}' > $t/units &"
-            " wait; cat $t/images $t/secrets $t/units; rm -r $t; fi",
+            f" {as_account} podman ps --format"
+            f" 'ctr\t{{{{.Names}}}}\t{{{{index .Labels \"{spec_label}\"}}}}' > $t/ctrs &"
+            " wait; cat $t/images $t/secrets $t/units $t/ctrs; rm -r $t; fi",
+            # Which images the units name (globs, unquoted: the layout's constants).
+            *([f"grep -H '^Image=' {' '.join(image_refs)}"
+               " | sed 's/^\\([^:]*\\):Image=/imageref\\t\\1\\t/'"] if image_refs else []),
             # Servers nginx answers unknown names with: `listen ... default_server` anywhere
             # in its configuration (globs, unquoted: they are the layout's constants).
             *([f"grep -HE '^[[:space:]]*listen[[:space:]][^;#]*default_server' {' '.join(nginx_configs)}"
@@ -185,6 +194,10 @@ class SnapshotFact(FactBase[Snapshot]):
                 snap.secrets.add(f[0])
             elif tag == "uunit" and len(f) == 2:
                 snap.user_units[f[0]] = f[1]
+            elif tag == "ctr" and f:
+                snap.running[f[0]] = f[1] if len(f) > 1 and f[1] != "<no value>" else ""
+            elif tag == "imageref" and len(f) == 2:
+                snap.image_refs[f[0]] = f[1]
             elif tag == "default" and len(f) == 2:
                 snap.nginx_defaults.append((f[0], f[1]))
             elif tag == "cert" and f:

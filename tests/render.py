@@ -7,7 +7,7 @@ from pyinfra.api.util import get_template
 from operations.backup import script_values as backup_script_values
 from operations.backup import unit_values as backup_unit_values
 from operations.boot import boot_script_values, boot_unit_values
-from operations.containers import QUADLET_TEMPLATE, unit_values
+from operations.containers import rollout_values, unit_text, unit_values
 from operations.layout import BOOT_UNIT, RENEW_UNIT
 from operations.model import REPO, Site
 from operations.proxy import HTTP_SOCKETS, TLS_SOCKETS, catchall_values, tls_values, vhost_values
@@ -19,9 +19,12 @@ def render(path: str, **values) -> str:
     return get_template(str(REPO / "templates" / path)).render(**values)
 
 
-def quadlet(site: Site, user, keys=None) -> str:
-    return render(str(QUADLET_TEMPLATE.relative_to(REPO / "templates")),
-                  **unit_values(site, user, keys))
+def quadlet(site: Site, user, keys=None, hashes=None, notify: bool = False) -> str:
+    return unit_text(unit_values(site, user, keys, hashes, notify))[0]
+
+
+def rollout_script(site: Site) -> str:
+    return render("usr/local/sbin/vscode-rollout.j2", **rollout_values(site))
 
 
 def vhost(site: Site, user) -> str:

@@ -41,11 +41,12 @@ class Deployer:
         self.last_group_data: list[Path] | None = None
         self.applied_group_data: list[Path] | None = None
 
-    def __call__(self, label: str, users: dict | None = None,
-                 extra: str | None = None) -> lab_deploy.DeployResult:
-        """Deploy; `users`/`extra` write an override group_data/lab.py, as a person would."""
+    def __call__(self, label: str, users: dict | None = None, extra: str | None = None,
+                 group_data: list[Path] | None = None,
+                 repo: Path = lab_deploy.REPO) -> lab_deploy.DeployResult:
+        """Deploy; `users`/`extra` write an override group_data/lab.py, as a person would;
+        `group_data`: override folders as they are; `repo`: a test's altered checkout."""
         self.count += 1
-        group_data = None
         if users is not None or extra is not None:
             folder = self.tmp_root / f"group_data_{self.count}"
             folder.mkdir(parents=True)
@@ -56,10 +57,10 @@ class Deployer:
             (folder / "lab.py").write_text(text)
             group_data = [folder]
         log = ARTIFACTS / f"deploy-{self.count:02d}-{label}.log"
-        result = lab_deploy.run(group_data=group_data, log=log)
+        result = lab_deploy.run(group_data=group_data, log=log, repo=repo)
         self.timings.append((label, result.seconds, len(result.changed), result.commands))
         self.last_group_data = group_data
-        if result.returncode == 0:
+        if result.returncode == 0 and repo == lab_deploy.REPO:
             # What the server now runs: the tools read the site from the same data.
             self.applied_group_data = group_data
         return result

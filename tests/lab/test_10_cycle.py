@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-from lab.site import BOB_NEW_HASH, BOB_NEW_PASSWORD, LAB_PASSWORDS, lab_users
+from lab.site import BOB_NEW_HASH, BOB_NEW_PASSWORD, LAB_PASSWORDS, lab_secrets, lab_users
 from operations import layout
 from operations.model import SEED_LIMITS, User, password_variable
+from operations.provided import read_password_hashes
 from tests.lab.helpers import (
     assert_ok,
     https_status,
@@ -55,11 +56,15 @@ def test_quadlet_generator_accepts_the_deployed_units(lab_vm, site):
     out = lab_vm.ssh(f"QUADLET_UNIT_DIRS={layout.quadlet_dir(site)} /usr/libexec/podman/quadlet"
                      " -dryrun -user 2>&1", check=False)
     assert out.returncode == 0, out.stdout
+    hashes = read_password_hashes(site, lab_secrets())
     for user in site.users:
         assert f"---{layout.unit(user)}---" in out.stdout, out.stdout
         deployed = sh(f"cat {layout.quadlet_dir(site)}/{layout.quadlet_file(user)}")
-        assert deployed == quadlet(site, user), f"{user.name}'s unit differs from the template"
+        # Debian 13's podman 5.4: the start job waits for health (Notify=healthy).
+        assert deployed == quadlet(site, user, hashes=hashes, notify=True), \
+            f"{user.name}'s unit differs from the template"
     assert "--memory" in out.stdout and "--secret" in out.stdout
+    assert "--sdnotify=healthy" in out.stdout and "--health-startup-cmd" in out.stdout
 
 
 def memory_max_of(site, container: str) -> str:
