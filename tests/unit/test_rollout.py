@@ -7,10 +7,16 @@ import subprocess
 import pytest
 
 from operations import layout
-from operations.containers import images_to_keep, notify_healthy, unit_text, unit_values
+from operations.containers import (
+    images_to_keep,
+    notify_healthy,
+    rollout_values,
+    unit_text,
+    unit_values,
+)
 from operations.model import load
 from operations.snapshot import Snapshot
-from tests.render import rollout_script
+from tests.render import render, rollout_script
 from tests.unit.data import HASH, with_changes
 
 
@@ -65,3 +71,106 @@ def test_the_rollout_script_is_valid_shell(site):
     run = subprocess.run(["sh", "-n"], input=rollout_script(site), text=True,
                          capture_output=True)
     assert run.returncode == 0, run.stderr
+
+
+# -- the step script in a sandbox ----------------------------------------------------------
+# Stand-ins that keep a tiny world in files: `systemctl restart` starts the container on
+# whatever unit file is in place; an image listed in `good` answers /healthz, any other
+# fails to start (the unit ends "failed"). The lab runs the real thing (test_47_rollout.py).
+STUBS = {
+    "podman": 'cat "$W/running" 2>/dev/null\n',
+    "systemctl": """case "$*" in
+*restart*)
+    image=$(sed -n 's/^Image=//p' "$W/unit")
+    if grep -qx "$image" "$W/good"; then
+        sed -n 's/^Label=vscode.spec=//p' "$W/unit" > "$W/running"; touch "$W/up"
+        echo active > "$W/state"
+    else
+        : > "$W/running"; rm -f "$W/up"; echo failed > "$W/state"
+    fi ;;
+*show*) cat "$W/state" ;;
+esac
+echo "systemctl $*" >> "$W/calls"
+""",
+    "curl": '[ -e "$W/up" ]\n',
+    "journalctl": 'echo "code-server: the log of the failed start"\n',
+}
+
+
+def unit(image: str, spec: str) -> str:
+    return f"[Container]\nImage={image}\nLabel=vscode.spec={spec}\n"
+
+
+@pytest.fixture
+def world(site, tmp_path):
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    for tool, body in STUBS.items():
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}")
+        (bin_dir / tool).chmod(0o755)
+    script = tmp_path / "vscode-rollout"
+    script.write_text(render("usr/local/sbin/vscode-rollout.j2",
+                             **{**rollout_values_for_test(site), "state_dir": str(state)}))
+    (tmp_path / "good").write_text("repo:A\nrepo:B\n")
+    (tmp_path / "unit").write_text(unit("repo:A", "sA"))
+    (tmp_path / "running").write_text("sA\n")
+    (tmp_path / "up").touch()
+
+    def step(staged: str | None = None):
+        args = ["sh", str(script), "alice", "code-server-alice.service", "code-server-alice",
+                "8081", str(tmp_path / "unit")]
+        if staged is not None:
+            (tmp_path / "staged").write_text(staged)
+            args.append(str(tmp_path / "staged"))
+        return subprocess.run(args, capture_output=True, text=True, timeout=60,
+                              env={"PATH": f"{bin_dir}:/usr/bin:/bin", "W": str(tmp_path)})
+
+    return tmp_path, state, step
+
+
+def rollout_values_for_test(site) -> dict:
+    # The account's prefix (setpriv to the service account) becomes a plain `env`.
+    return {**rollout_values(site), "as_account": "env", "timeout": 4}
+
+
+def test_a_good_step_puts_the_new_unit_in_and_keeps_the_old_as_previous(world):
+    w, state, step = world
+    run = step(unit("repo:B", "sB"))
+    assert run.returncode == 0, run.stderr
+    assert (w / "unit").read_text() == unit("repo:B", "sB")
+    assert (w / "running").read_text().strip() == "sB"
+    assert (state / "code-server-alice.service.previous").read_text() == unit("repo:A", "sA")
+    assert not (state / "code-server-alice.service.rollback").exists()
+    assert not (w / "staged").exists()
+    assert run.stdout == "" and run.stderr == "", "a good step is quiet"
+
+
+def test_a_failing_step_goes_back_to_what_served_and_says_why(world):
+    w, state, step = world
+    run = step(unit("repo:broken", "sX"))
+    assert run.returncode == 1
+    assert (w / "unit").read_text() == unit("repo:A", "sA"), "the old unit is not back"
+    assert (w / "running").read_text().strip() == "sA", "not serving on the old unit"
+    assert "ROLLOUT STOPPED at alice" in run.stderr and "repo:broken" in run.stderr
+    assert "back on its previous unit and image repo:A, and serving" in run.stderr
+    assert "the log of the failed start" in run.stderr
+    assert not (state / "code-server-alice.service.rollback").exists()
+    assert not (state / "code-server-alice.service.previous").exists()
+
+
+def test_a_rerun_restarts_onto_the_unit_already_in_place(world):
+    """What an interrupted step leaves: the new unit in place, the old container running,
+    and the old unit saved as the way back."""
+    w, state, step = world
+    state.mkdir()
+    (state / "code-server-alice.service.rollback").write_text(unit("repo:A", "sA"))
+    (w / "unit").write_text(unit("repo:B", "sB"))
+    run = step()
+    assert run.returncode == 0, run.stderr
+    assert (w / "running").read_text().strip() == "sB"
+    assert (state / "code-server-alice.service.previous").read_text() == unit("repo:A", "sA")
+    # The control: the same rerun onto a broken unit goes back to the saved one.
+    (w / "unit").write_text(unit("repo:broken", "sX"))
+    (state / "code-server-alice.service.rollback").write_text(unit("repo:B", "sB"))
+    run = step()
+    assert run.returncode == 1 and (w / "unit").read_text() == unit("repo:B", "sB")
