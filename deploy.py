@@ -15,6 +15,7 @@ from operations.account import account  # noqa: E402
 from operations.alerts import alerts, alerts_on_host  # noqa: E402
 from operations.backup import backup  # noqa: E402
 from operations.boot import boot  # noqa: E402
+from operations.checks import daily_check  # noqa: E402
 from operations.containers import containers  # noqa: E402
 from operations.image import image, npm_registry  # noqa: E402
 from operations.layout import snapshot_args  # noqa: E402
@@ -87,3 +88,4 @@ archive_departed(site, snap)
 certificate = tls(site, snap, dns_credentials)
 proxy(site, snap, certificate_changed=certificate)
 backup(site, snap, backup_secrets)
+daily_check(site, snap)  # after the backup units whose last run it judges

@@ -9,6 +9,9 @@ The message: {"text": "...", "title": "...", "host": ..., "unit": ..., "result":
 generic webhooks and Discord-compatible bridges that read "text" show it as is; an ntfy
 topic URL shows the whole JSON as the message. Without a webhook ("none") the alert only
 goes to the journal.
+
+Checks post through the same script: `vscode-alert event SUBJECT TEXT` (the daily check of
+operations/checks.py, the memory guard), with result "warning" and TEXT's lines as the log.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from operations.snapshot import Snapshot
 
 TEMPLATES = REPO / "templates"
 EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+JOURNAL_SOCKET = "/run/systemd/journal/stdout"  # journald's: systemd-cat writes to it
 
 
 def alerts_on_host(snap: Snapshot) -> bool:
@@ -43,7 +47,8 @@ def script_values(site: Site) -> dict:
     return {"env_file": layout.ALERT_ENV_FILE, "variable": ALERT_WEBHOOK_VARIABLE,
             "domain": site.domain, "spool_dir": layout.alert_spool_dir(site),
             "spool_unit": layout.ALERT_SPOOL_UNIT, "unit_prefix": layout.UNIT_PREFIX,
-            "account": site.service_account, "account_uid": site.service_account_uid}
+            "account": site.service_account, "account_uid": site.service_account_uid,
+            "journal_socket": JOURNAL_SOCKET}
 
 
 def unit_values(site: Site) -> dict:

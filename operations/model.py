@@ -107,6 +107,10 @@ KEEP_MAX = 10_000
 # Where failures are posted (operations/alerts.py): a URL read like a secret, because a
 # Slack, Matrix or ntfy webhook URL is itself the credential. "none" turns alerts off.
 ALERT_WEBHOOK_VARIABLE = "VSCODE_ALERT_WEBHOOK"
+# When the daily check (operations/checks.py) posts an alert and tools.status marks a line `!`.
+CERT_WARN_DAYS = 14  # the renewal timer renews at 30 days left: under 14, it has failed a while
+BACKUP_WARN_HOURS = 36  # since the last backup: a daily one, with up to an hour's random delay
+DISK_WARN_PERCENT = 90  # a filesystem this full, as df's Use% counts (blocks reserved for root aside)
 
 # How people reach their workspace (the README's "TLS modes"):
 #   acme         a wildcard certificate from an ACME CA via lego and DNS-01 (the seed design)

@@ -20,12 +20,10 @@ import sys
 from dataclasses import dataclass, field
 
 from operations import layout
-from operations.model import Site
+from operations.model import BACKUP_WARN_HOURS, CERT_WARN_DAYS, DISK_WARN_PERCENT, Site
 from tools.server import Server, run_tool
 
-CERT_WARN_DAYS = 14  # the renewal timer renews at 30 days left: 14 means it has failed a while
-BACKUP_WARN_HOURS = 36  # a daily backup, with up to an hour of random delay
-DISK_WARN_FREE = 0.10
+# The `!` thresholds are the daily check's (operations/checks.py), from operations/model.py.
 NO_LIMIT = 2**63 - 1
 # podman's health check runs as transient units named <container id>-<random>: one that
 # failed (a check while a backup paused the container) is no failed service; the health
@@ -41,6 +39,7 @@ def _epoch(expr: str) -> str:
 def probe(site: Site) -> str:
     """The one remote command. It prints `kind<TAB>field...` lines, read by `parse`."""
     q = shlex.quote
+    backup = f"{layout.BACKUP_UNIT}.service"
     acct = lambda command: f"{layout.as_account_quietly(site)} {command}"  # noqa: E731
     out = [
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
@@ -70,11 +69,15 @@ def probe(site: Site) -> str:
                    f" \"$(sed -n 's/^usage_usec //p' $cg{i}/cpu.stat)\" \"$(date +%s%N)\"")
     out += [
         f"printf 'disk_free\\t%s\\n' \"$(df -P -B1 {q(site.workspace_base)}"
-        " | awk 'NR==2{print $4 \"\\t\" $2}')\"",
+        " | awk 'NR==2{print $4 \"\\t\" $2 \"\\t\" $3}')\"",
         "printf 'nginx\\t%s\\n' \"$(systemctl is-active nginx 2>/dev/null)\"",
         f"printf 'cert\\t%s\\n' \"{_epoch(f'openssl x509 -noout -enddate -in {q(layout.certificate_file(site))} 2>/dev/null | cut -d= -f2')}\"",
-        f"printf 'backup\\t%s\\t%s\\n' \"$(systemctl show -p Result --value {layout.BACKUP_UNIT}.service)\""
-        f" \"{_epoch(f'systemctl show -p ExecMainExitTimestamp --value {layout.BACKUP_UNIT}.service')}\"",
+        # systemd forgets the last run's end when a run starts, and every run at a reboot.
+        f"printf 'backup\\t%s\\t%s\\t%s\\t%s\\n' \"$(systemctl show -p Result --value {backup})\""
+        f" \"{_epoch(f'systemctl show -p ExecMainExitTimestamp --value {backup}')}\""
+        f" \"$(systemctl show -p ActiveState --value {backup})\""
+        f" \"{_epoch(f'systemctl show -p ExecMainStartTimestamp --value {backup}')}\"",
+        "printf 'uptime\\t%s\\n' \"$(cut -d. -f1 /proc/uptime)\"",
         "systemctl list-units --failed --plain --no-legend | awk '{print \"failed\\t\" $1}'",
         acct("systemctl --user list-units --failed --plain --no-legend")
         + " | awk '{print \"failed\\t\" $1}'",
@@ -101,10 +104,12 @@ class Person:
 class Status:
     now: int = 0
     people: dict[str, Person] = field(default_factory=dict)
-    disk_free: tuple[int, int] | None = None  # available, size
+    disk_free: tuple[int, int, int] | None = None  # available, size, used (bytes)
     nginx: str = ""
     cert_end: int | None = None
-    backup: tuple[str, int | None] = ("", None)
+    backup: tuple[str, int | None] = ("", None)  # result, end of the last run
+    backup_running: int | None = None  # the start of the run under way
+    uptime: int | None = None  # s
     failed: list[str] = field(default_factory=list)
 
 
@@ -145,14 +150,18 @@ def parse(site: Site, output: str) -> Status:
                 person.heartbeat = -1  # no answer
         elif kind == "disk" and person:
             person.disk = _int(f[1])
-        elif kind == "disk_free" and len(f) == 2 and _int(f[0]) is not None:
-            status.disk_free = (int(f[0]), int(f[1]))
+        elif kind == "disk_free" and len(f) == 3 and all(_int(x) is not None for x in f):
+            status.disk_free = (int(f[0]), int(f[1]), int(f[2]))
         elif kind == "nginx":
             status.nginx = f[0]
         elif kind == "cert":
             status.cert_end = _int(f[0])
         elif kind == "backup":
             status.backup = (f[0], _int(f[1]) if len(f) > 1 else None)
+            if len(f) > 3 and f[2] == "activating":
+                status.backup_running = _int(f[3])
+        elif kind == "uptime":
+            status.uptime = _int(f[0])
         elif kind == "failed" and f[0] and not PODMAN_TRANSIENT.fullmatch(f[0]):
             status.failed.append(f[0])
     for p in status.people.values():
@@ -183,6 +192,28 @@ def mib(size: int) -> str:
     return f"{size / 1024**2:.0f}M" if size < 10 * 1024**3 else f"{size / 1024**3:.1f}G"
 
 
+def percent_full(used: int, available: int) -> int:
+    """df's Use%: of the space not reserved for root, rounded up."""
+    return -(-100 * used // max(used + available, 1))
+
+
+def backup_line(status: Status) -> tuple[bool, str, str]:
+    """The last backup, judged as the daily check judges it: fine when the last run
+    succeeded less than BACKUP_WARN_HOURS ago, or one has been running for less than that;
+    with no run since the boot, fine until the server has been up that long."""
+    result, when = status.backup
+    limit = BACKUP_WARN_HOURS * 3600
+    if status.backup_running is not None:
+        age = status.now - status.backup_running
+        return age < limit, "last backup", f"running, started {ago(age)}"
+    if when is None:
+        if status.uptime is None:
+            return False, "last backup", "never ran"
+        return status.uptime < limit, "last backup", f"none since the boot {ago(status.uptime)}"
+    return (result == "success" and status.now - when < limit, "last backup",
+            f"{ago(status.now - when)}: {result}")
+
+
 def render(site: Site, status: Status) -> tuple[str, bool]:
     """The table and whether everything is fine."""
     rows = [("", "person", "unit", "since", "health", "memory now/peak (high/max)", "cpu",
@@ -209,16 +240,10 @@ def render(site: Site, status: Status) -> tuple[str, bool]:
         else:
             days = (status.cert_end - status.now) // 86400
             server.append((days >= CERT_WARN_DAYS, "certificate", f"{days} days left"))
-    result, when = status.backup
-    if when is None:
-        server.append((False, "last backup", "never ran"))
-    else:
-        hours = (status.now - when) // 3600
-        server.append((result == "success" and hours < BACKUP_WARN_HOURS, "last backup",
-                       f"{ago(status.now - when)}: {result}"))
+    server.append(backup_line(status))
     if status.disk_free:
-        free, size = status.disk_free
-        server.append((free >= DISK_WARN_FREE * size, "free disk",
+        free, size, used = status.disk_free
+        server.append((percent_full(used, free) < DISK_WARN_PERCENT, "free disk",
                        f"{mib(free)} of {mib(size)} ({100 * free // max(size, 1)}%)"))
     server.append((not status.failed, "failed units",
                    ", ".join(status.failed) if status.failed else "none"))

@@ -1,11 +1,14 @@
 """Alerts: the webhook is read like a secret and never dropped by accident; the real alert
 script, run in a sandbox whose systemctl, journalctl and curl only log or replay, posts one
-valid JSON message, whatever the failed unit's log lines hold."""
+valid JSON message, whatever the failed unit's log lines or a check's text hold."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
+import tempfile
 
 import pytest
 
@@ -42,11 +45,15 @@ def test_alerts_on_the_server_are_never_turned_off_by_accident():
     check_alerts_kept(None, on_host=False)  # nothing to lose
 
 
-def run_alert(tmp_path, webhook: str | None, *args: str) -> tuple[subprocess.CompletedProcess, str]:
+def run_alert(tmp_path, webhook: str | None, *args: str,
+              journal: str | None = None) -> tuple[subprocess.CompletedProcess, str]:
+    """journal: a journald socket that exists (the event mode then runs under systemd-cat,
+    whose stub logs its arguments); by default there is none."""
     env_file = tmp_path / "alert.env"
     env_file.write_text(alert_env(webhook))
-    values = script_values(load(with_changes())) | {"env_file": str(env_file),
-                                                    "spool_dir": str(tmp_path / "spool")}
+    values = script_values(load(with_changes())) | {
+        "env_file": str(env_file), "spool_dir": str(tmp_path / "spool"),
+        "journal_socket": journal or str(tmp_path / "no-journal")}
     script = render("usr/local/sbin/vscode-alert.j2", **values)
     (tmp_path / "vscode-alert").write_text(script)
     bin_dir = tmp_path / "bin"
@@ -58,6 +65,7 @@ def run_alert(tmp_path, webhook: str | None, *args: str) -> tuple[subprocess.Com
         "hostname": "#!/bin/sh\necho vps.example.com\n",
         "curl": f'#!/bin/sh\nfor a; do last="$a"; done\necho "$last" > {tmp_path}/url\n'
                 f"cat >> {tmp_path}/body\necho >> {tmp_path}/body\n",
+        "systemd-cat": f'#!/bin/sh\necho "$*" >> {tmp_path}/systemd-cat\nshift 2\nexec "$@"\n',
     }
     for name, text in stubs.items():
         (bin_dir / name).write_text(text)
@@ -108,3 +116,52 @@ def test_a_failed_workspace_unit_in_the_spool_is_posted_once(tmp_path):
     assert [m["unit"] for m in messages] == ["code-server-alice.service"]
     assert "the workspace unit code-server-alice.service failed" in messages[0]["text"]
     assert list(spool.iterdir()) == []
+
+
+EVENT_TEXT = ('9 days left on the certificate for *.code.example.com (the check warns under 14);'
+              ' its "renewal": systemctl status vscode-cert-renew.service\n'
+              'second line \\ with a\ttab')
+
+
+def test_an_event_is_posted_as_one_valid_json_message(tmp_path):
+    """`vscode-alert event SUBJECT TEXT` (the daily check, the memory guard): the same
+    message, SUBJECT as the unit, result warning, the text's first line in text, its lines
+    in log."""
+    run, body = run_alert(tmp_path, "https://ntfy.sh/topic", "event", "certificate", EVENT_TEXT)
+    assert run.returncode == 0, run.stderr
+    message = json.loads(body.strip())
+    first, second = EVENT_TEXT.splitlines()
+    assert message == {
+        "text": f"certificate on vps.example.com (code.example.com): {first}",
+        "title": "certificate on vps.example.com", "host": "vps.example.com",
+        "unit": "certificate", "result": "warning", "log": [first, second]}
+    assert f"ALERT: certificate on vps.example.com (code.example.com): {first}" in run.stdout
+    assert not (tmp_path / "systemd-cat").exists()  # no journald here: stdout is all there is
+
+
+def test_an_event_without_a_webhook_goes_to_the_journal_under_the_alert_tag(tmp_path):
+    """Run from another unit's script (the daily check's, the memory guard's), the event's
+    lines still carry the tag vscode-alert: it runs itself again under systemd-cat, once."""
+    short = tempfile.mkdtemp(prefix="j")  # a socket's path has at most 107 characters
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(f"{short}/stdout")
+        run, body = run_alert(tmp_path, "none", "event", "memory-guard", "alice: ended",
+                              journal=f"{short}/stdout")
+    finally:
+        server.close()
+        shutil.rmtree(short)
+    assert run.returncode == 0, run.stderr
+    assert body == ""  # nothing posted
+    assert "ALERT: memory-guard on vps.example.com (code.example.com): alice: ended" in run.stdout
+    assert "journal only" in run.stdout
+    calls = (tmp_path / "systemd-cat").read_text().splitlines()
+    assert calls == [f"-t vscode-alert /bin/sh {tmp_path}/vscode-alert event memory-guard alice: ended"]
+
+
+@pytest.mark.parametrize("args", [("event",), ("event", "backup"), ("event", "", "text"),
+                                  ("event", "a", "b", "c")])
+def test_an_event_needs_a_subject_and_a_text(tmp_path, args):
+    run, body = run_alert(tmp_path, "https://ntfy.sh/topic", *args)
+    assert run.returncode == 2 and body == ""
+    assert "usage:" in run.stderr

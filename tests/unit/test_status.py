@@ -14,7 +14,8 @@ NOW = 1_764_820_000
 
 
 def output(site, image=None, state="active", health="healthy", peak=700 * 1024**2,
-           backup=("success", NOW - 3600), cert_days=80, failed=()) -> str:
+           backup=("success", NOW - 3600), cert_days=80, failed=(),
+           disk=(50 * 1024**3, 100 * 1024**3, 45 * 1024**3), running=None, uptime=None) -> str:
     lines = [f"now\t{NOW}"]
     for i, user in enumerate(site.users):
         lines += [
@@ -26,8 +27,12 @@ def output(site, image=None, state="active", health="healthy", peak=700 * 1024**
             f"disk\t{user.name}\t{2 * 1024**3}",
             f"cpu\t{user.name}\t1500000 {NOW * 10**9 + 10**9}",
         ]
-    lines += [f"disk_free\t{50 * 1024**3}\t{100 * 1024**3}", "nginx\tactive",
-              f"cert\t{NOW + cert_days * 86400}", f"backup\t{backup[0]}\t{backup[1] or ''}"]
+    state = "activating" if running else "inactive"
+    lines += ["disk_free\t{}\t{}\t{}".format(*disk), "nginx\tactive",
+              f"cert\t{NOW + cert_days * 86400}",
+              f"backup\t{backup[0]}\t{backup[1] or ''}\t{state}\t{running or ''}"]
+    if uptime is not None:
+        lines.append(f"uptime\t{uptime}")
     lines += [f"failed\t{unit}" for unit in failed]
     return "\n".join(lines)
 
@@ -63,7 +68,10 @@ def test_each_kind_of_trouble_is_marked_and_fails():
         "memory reached the soft limit": dict(peak=3 * 1024**3),
         "last backup": dict(backup=("exit-code", NOW - 3600)),
         "never ran": dict(backup=("success", None)),
-        "certificate": dict(cert_days=3),
+        "certificate": dict(cert_days=13),
+        "free disk": dict(disk=(9 * 1024**3, 100 * 1024**3, 86 * 1024**3)),  # df: 91%
+        "none since the boot": dict(backup=("success", None), uptime=36 * 3600),
+        "running, started 36 h ago": dict(backup=("success", None), running=NOW - 36 * 3600),
         "failed units": dict(failed=["vscode-backup.service"]),
     }
     # podman's transient health-check units are no failed services (the health column
@@ -71,6 +79,14 @@ def test_each_kind_of_trouble_is_marked_and_fails():
     transient = "16b2d6ed45f9ba255574b1e40bf4ec72ec4598f880659417221351557d91a10d-504a0773c1e923e9.service"
     table, fine = render(s, parse(s, output(s, failed=[transient])))
     assert fine, table
+    # Just under each threshold (operations/model.py's, the daily check's too) is fine; so are
+    # a backup under way and no record in the first hours after a boot.
+    for changes in (dict(cert_days=14), dict(backup=("success", NOW - 36 * 3600 + 60)),
+                    dict(disk=(11 * 1024**3, 100 * 1024**3, 84 * 1024**3)),  # df: 89%
+                    dict(backup=("success", None), running=NOW - 3600),
+                    dict(backup=("success", None), uptime=3 * 3600)):
+        table, fine = render(s, parse(s, output(s, **changes)))
+        assert fine, (changes, table)
     for expected, changes in cases.items():
         table, fine = render(s, parse(s, output(s, **changes)))
         assert not fine, expected
