@@ -103,18 +103,20 @@ def rollout_values(site: Site) -> dict:
 
 def images_to_keep(site: Site, snap: Snapshot, stepped: set[str]) -> set[str]:
     """The images the units will name once this run's steps succeeded: the current one,
-    and each person's previous one (vscode-rollout's UNIT.previous, see its header)."""
+    and each person's previous one (vscode-rollout's UNIT.previous, see its header). A step
+    makes the unit that served (a running container's) the previous one, if its image
+    differs from the new one."""
     keep = {site.image}
     for user in site.users:
         quadlet = f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}"
         previous, rollback = layout.rollout_files(user)
-        old = {snap.image_refs.get(quadlet), snap.image_refs.get(rollback)}
+        served = {snap.image_refs.get(quadlet), snap.image_refs.get(rollback)} - {None}
         if user.name not in stepped:
-            keep |= old | {snap.image_refs.get(previous)}
-        elif old - {site.image, None}:
-            keep |= old  # the unit that served before this step becomes UNIT.previous
+            keep |= served | {snap.image_refs.get(previous)}
+        elif layout.container(user) in snap.running and served - {site.image}:
+            keep |= served
         else:
-            keep.add(snap.image_refs.get(previous))  # same image: UNIT.previous stays
+            keep.add(snap.image_refs.get(previous))  # UNIT.previous stays as it is
     return keep - {None}
 
 

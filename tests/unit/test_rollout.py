@@ -60,10 +60,16 @@ def test_the_current_and_each_persons_previous_image_stay(site):
                                 q["bob"]: "repo:B", prev["bob"]: "repo:Z"})
     # Nobody steps: what the units name now stays.
     assert images_to_keep(site, snap, set()) == {site.image, "repo:A", "repo:B", "repo:Z"}
-    # Both step onto the current image: B becomes their previous, A and Z may go.
+    # Both step onto the current image from running containers: B becomes their previous,
+    # A and Z may go.
+    snap.running = {layout.container(alice): "s1", layout.container(bob): ""}
     assert images_to_keep(site, snap, {"alice", "bob"}) == {site.image, "repo:B"}
+    # A container that does not run leaves nothing to go back to: the previous one stays.
+    del snap.running[layout.container(bob)]
+    assert images_to_keep(site, snap, {"alice", "bob"}) == {site.image, "repo:B", "repo:Z"}
     # A step that keeps the image (a new limit) keeps the previous one.
-    same = Snapshot(image_refs={q["alice"]: site.image, prev["alice"]: "repo:A"})
+    same = Snapshot(image_refs={q["alice"]: site.image, prev["alice"]: "repo:A"},
+                    running={layout.container(alice): "s1"})
     assert images_to_keep(site, same, {"alice"}) == {site.image, "repo:A"}
 
 
@@ -78,7 +84,7 @@ def test_the_rollout_script_is_valid_shell(site):
 # whatever unit file is in place; an image listed in `good` answers /healthz, any other
 # fails to start (the unit ends "failed"). The lab runs the real thing (test_47_rollout.py).
 STUBS = {
-    "podman": 'cat "$W/running" 2>/dev/null\n',
+    "podman": 'if [ -e "$W/running" ]; then echo "running=$(cat "$W/running")"; fi\n',
     "systemctl": """case "$*" in
 *restart*)
     image=$(sed -n 's/^Image=//p' "$W/unit")
@@ -86,7 +92,7 @@ STUBS = {
         sed -n 's/^Label=vscode.spec=//p' "$W/unit" > "$W/running"; touch "$W/up"
         echo active > "$W/state"
     else
-        : > "$W/running"; rm -f "$W/up"; echo failed > "$W/state"
+        rm -f "$W/running" "$W/up"; echo failed > "$W/state"
     fi ;;
 *show*) cat "$W/state" ;;
 esac
@@ -174,3 +180,13 @@ def test_a_rerun_restarts_onto_the_unit_already_in_place(world):
     (state / "code-server-alice.service.rollback").write_text(unit("repo:B", "sB"))
     run = step()
     assert run.returncode == 1 and (w / "unit").read_text() == unit("repo:B", "sB")
+
+
+def test_a_container_from_before_the_label_is_the_way_back(world):
+    """A server deployed before units carried the label: what runs is the unit in place."""
+    w, state, step = world
+    (w / "unit").write_text("[Container]\nImage=repo:A\n")
+    (w / "running").write_text("")
+    run = step(unit("repo:B", "sB"))
+    assert run.returncode == 0, run.stderr
+    assert (state / "code-server-alice.service.previous").read_text() == "[Container]\nImage=repo:A\n"
