@@ -84,6 +84,18 @@ def site():
     return lab_site()
 
 
+@pytest.fixture(scope="module")
+def timings(request):
+    """(what, seconds) a module's tests measured: artifacts/<module>-timings.txt."""
+    measured: list[tuple[str, float]] = []
+    yield measured
+    if measured:
+        name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / f"{name}-timings.txt").write_text(
+            "".join(f"{what:<60}{seconds:>8.1f} s\n" for what, seconds in measured))
+
+
 @pytest.fixture
 def serving(lab_vm, site):
     """Every workspace answers through nginx before the test starts."""
