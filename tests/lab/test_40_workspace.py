@@ -379,6 +379,30 @@ def test_a_runaway_is_oom_killed_inside_its_container_without_lifting_a_limit(
         assert code == "200", f"{user.name} not serving after the OOM kill: {code}"
 
 
+def test_page_cache_at_the_soft_limit_is_reclaimed_and_left_alone(lab_vm, site):
+    """The control of the runaway test: writing and reading a file bigger than the soft
+    limit fills the page cache up to memory.high, where the kernel reclaims it; nothing is
+    killed and the memory guard does not act."""
+    bob = site.users[1]
+    pid = sh(layout.as_account(site, "podman inspect --format '{{.State.Pid}}'"
+                                     f" {layout.container(bob)}")).strip()
+    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    guard = f"journalctl -u {layout.MEMORY_GUARD_UNIT} -o cat --no-pager | grep -c {bob.name} || true"
+    lifted_before = sh(guard).strip()
+    kills_before = re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1)
+    size = bob.limits.memory_high * 11 // 10 // 2**20  # MiB: 10% above the soft limit
+    big = f"{layout.CONTAINER_HOME}/page-cache-test"
+    done = in_container(lab_vm, site, bob.name,
+                        f"head -c {size}M /dev/zero > {big} && cat {big} > /dev/null;"
+                        f" echo rc=$?; rm -f {big}").stdout
+    assert "rc=0" in done, done
+    peak = int(sh(f"cat {cgroup}/memory.peak"))
+    assert peak >= 0.95 * bob.limits.memory_high, f"never reached the soft limit: {peak}"
+    assert re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1) == kills_before
+    assert sh(f"cat {cgroup}/memory.high").strip() == str(bob.limits.memory_high)
+    assert sh(guard).strip() == lifted_before, "the memory guard acted on page cache"
+
+
 def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     bob = site.users[1]
     pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {layout.container(bob)}")).strip()
