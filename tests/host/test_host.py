@@ -82,6 +82,11 @@ def test_container_runs_the_current_image(account, site):
     for user in site.users:
         assert account.inspect(layout.container(user), "{{.State.Status}}") == "running"
         assert account.inspect(layout.container(user), "{{.ImageName}}") == site.image
+        # The label the rollout compares: the container runs the unit on disk.
+        unit = account.host.file(f"{layout.quadlet_dir(site)}/{layout.quadlet_file(user)}")
+        spec = account.inspect(layout.container(user),
+                               f'{{{{index .Config.Labels "{layout.SPEC_LABEL}"}}}}')
+        assert spec and f"Label={layout.SPEC_LABEL}={spec}" in unit.content_string.splitlines()
 
 
 def test_the_whole_home_is_the_persisted_folder(host, account, site):
@@ -275,3 +280,15 @@ def test_failed_timer_jobs_alert(host, site):
         on_failure = host.run(f"systemctl show -p OnFailure --value {unit}.service").stdout
         # %n is the whole unit name: vscode-alert@vscode-backup.service.service
         assert on_failure.strip() == layout.on_failure(f"{unit}.service"), unit
+
+
+@pytest.mark.site_wide
+def test_the_memory_guard_watches_and_the_daily_check_is_on_its_timer(host, site):
+    guard = host.service(f"{layout.MEMORY_GUARD_UNIT}.service")
+    assert guard.is_running and guard.is_enabled
+    timer = host.service(f"{layout.DAILY_CHECK_UNIT}.timer")
+    assert timer.is_running and timer.is_enabled
+    for unit in (f"{layout.MEMORY_GUARD_UNIT}.service", f"{layout.DAILY_CHECK_UNIT}.service"):
+        on_failure = host.run(f"systemctl show -p OnFailure --value {unit}").stdout
+        assert on_failure.strip() == layout.on_failure(unit), unit
+    assert host.file(layout.DAILY_CHECK_SCRIPT).mode == 0o755

@@ -243,6 +243,12 @@ def test_an_unreachable_repository_fails_loudly_and_changes_nothing(lab_vm, site
     assert status.returncode == 1, status.stdout + status.stderr
     assert any("last backup" in line and "exit-code" in line for line in flagged), status.stdout
     assert any("failed units" in line and SERVICE in line for line in flagged), status.stdout
+    # So does the daily check, which posts it (one alert, about the backup only).
+    posted = alerts_posted()
+    sh(f"systemctl start {layout.DAILY_CHECK_UNIT}.service")
+    alert = wait_alert("backup", posted)
+    assert "failed with result: exit-code" in alert["text"], alert
+    assert alerts_posted() == posted + 1, "the daily check alerted more than the backup"
 
     # Control: with the repository back, the same service succeeds (an incremental run).
     ok, journal = run_backup("backup (second, incremental)")
@@ -255,6 +261,9 @@ def test_an_unreachable_repository_fails_loudly_and_changes_nothing(lab_vm, site
         assert "active" in row and "current" in row, row
         assert "healthy" in row or "starting" in row, row
     assert "success" in status.stdout and "days left" in status.stdout
+    posted = alerts_posted()
+    sh(f"systemctl start {layout.DAILY_CHECK_UNIT}.service")
+    assert alerts_posted() == posted, "the daily check alerted on a healthy server"
 
 
 def test_a_workspace_that_keeps_failing_alerts(lab_vm, site):
