@@ -198,6 +198,8 @@ NGINX_STATE = "/var/lib/vscode-nginx"  # root-only
 NGINX_LAST_GOOD = f"{NGINX_STATE}/last-good.tar"  # our nginx files as they last passed nginx -t
 LANDING_ROOT = "/var/www/vscode-landing"
 LANDING_PAGE = f"{LANDING_ROOT}/404.html"
+LOGIN_LIMIT_PAGE = f"{LANDING_ROOT}/429.html"  # too many passwords from one address
+LOGIN_LIMIT_URI = "/_vscode/too-many-logins.html"  # where the vhosts serve it (internal)
 
 
 def hostname(site: Site, user: User) -> str:
@@ -357,7 +359,7 @@ def snapshot_args(site: Site, packages: list[str], image_context: list[str],
         site.workspace_base, archive_dir(site), SECRETS_DIR, quadlet_dir(site),
         "/etc/subuid", "/etc/subgid", linger_file(site),
         OPENCODE_CONFIG, BOOT_SCRIPT, f"{SYSTEM_UNITS}/{BOOT_UNIT}",
-        LANDING_ROOT, LANDING_PAGE, TLS_SNIPPET, NGINX_LAST_GOOD,
+        LANDING_ROOT, LANDING_PAGE, LOGIN_LIMIT_PAGE, TLS_SNIPPET, NGINX_LAST_GOOD,
         f"{NGINX_AVAILABLE}/{CATCHALL}", f"{NGINX_ENABLED}/{CATCHALL}",
         ACME_ENV_FILE, ACME_DIR, CERT_SCRIPT,
         f"{SYSTEM_UNITS}/{RENEW_UNIT}.service", f"{SYSTEM_UNITS}/{RENEW_UNIT}.timer",

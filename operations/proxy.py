@@ -62,7 +62,9 @@ def free_defaults(snap: Snapshot) -> set[tuple[str, str]]:
 
 def vhost_values(site: Site, user: User) -> dict:
     return {"person": user.name, "hostname": layout.hostname(site, user), "port": user.port,
-            "tls_snippet": TLS_SNIPPET, "login_burst": LOGIN_RATE["burst"]}
+            "tls_snippet": TLS_SNIPPET, "login_burst": LOGIN_RATE["burst"],
+            "limit_page": layout.LOGIN_LIMIT_PAGE, "limit_uri": layout.LOGIN_LIMIT_URI,
+            "retry_after": 60}  # s: LOGIN_RATE lets one more try in a minute
 
 
 def catchall_values(site: Site, defaults: set[tuple[str, str]]) -> dict:
@@ -126,6 +128,9 @@ def proxy(site: Site, snap: Snapshot, certificate_changed: bool = False) -> None
             ensure.template(snap, "Landing page for unknown names",
                             str(TEMPLATES / "var/www/vscode-landing/404.html.j2"), LANDING_PAGE,
                             domain=site.domain),
+            ensure.template(snap, "Page for too many passwords from one address",
+                            str(TEMPLATES / "var/www/vscode-landing/429.html.j2"),
+                            layout.LOGIN_LIMIT_PAGE, domain=site.domain),
             ensure.template(snap, "TLS settings for our sites",
                             str(TEMPLATES / "etc/nginx/snippets/vscode-tls.conf.j2"),
                             TLS_SNIPPET, **tls_values(site)),

@@ -57,6 +57,13 @@ def test_a_strangers_failed_logins_never_lock_the_person_out(lab_vm, site):
                          " --data-urlencode password=not-the-password")
     codes = sh(f"for i in $(seq 16); do {attempt}; done").split()
     assert set(codes) <= {"200", "429"} and codes.count("429") >= 9, codes
+    # The refused browser gets a page that says what happened and when to try again.
+    refused = sh(curl_https(hostname, "/login", fixtures.PEBBLE_ROOTS,
+                            "--interface 127.0.0.2 -i --data-urlencode password=not-it"))
+    assert refused.startswith("HTTP/1.1 429") and "Too many password tries" in refused, refused
+    assert re.search(r"(?im)^retry-after: 60\r?$", refused), refused
+    # The page is not a path anyone can ask for.
+    assert https_status(hostname, layout.LOGIN_LIMIT_URI) != "200"
     status, jar, wrong = login(site, "alice", LAB_PASSWORDS["alice"], source="127.0.0.3")
     assert status == "302" and "code-server-session" in jar and not wrong, (status, wrong)
 

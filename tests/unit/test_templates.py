@@ -132,6 +132,10 @@ def test_vhost_limits_logins_per_address_and_never_buffers_bodies(site):
     conf = lines(vhost(site, site.users[0]))
     assert "limit_req zone=vscode_login burst=5 nodelay;" in conf
     assert "proxy_request_buffering off;" in conf
+    # Refused tries get a page that says what happened, from a location only nginx reaches.
+    assert f"error_page 429 {layout.LOGIN_LIMIT_URI};" in conf
+    assert f"location = {layout.LOGIN_LIMIT_URI} {{" in conf and "internal;" in conf
+    assert f"alias {layout.LOGIN_LIMIT_PAGE};" in conf
     zone = lines(catchall(site))
     assert "limit_req_zone $vscode_login_client zone=vscode_login:1m rate=1r/m;" in zone
     assert '"~^POST:/login/?$" $binary_remote_addr;' in zone
