@@ -120,10 +120,6 @@ def images_to_keep(site: Site, snap: Snapshot, stepped: set[str]) -> set[str]:
     return keep - {None}
 
 
-def systemctl(site: Site, *args: str) -> str:
-    return layout.as_account(site, "systemctl --user " + " ".join(args))
-
-
 @deploy("Containers")
 def containers(site: Site, snap: Snapshot, keys: Mapping[str, str],
                hashes: Mapping[str, str]) -> None:
