@@ -65,6 +65,15 @@ def person(site, name: str):
     return next(u for u in site.users if u.name == name)
 
 
+def main_pid(site, container: str) -> str:
+    return sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {container}")).strip()
+
+
+def cgroup_of(pid: str) -> str:
+    """The cgroup folder of a process: a container's own, for its main process."""
+    return "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+
+
 def started_at(lab_vm, site, container: str) -> str:
     return sh(layout.as_account(site, f"podman inspect --format '{{{{.State.StartedAt}}}}' {container}")).strip()
 

@@ -12,9 +12,11 @@ from operations.model import SEED_LIMITS, User, password_variable
 from operations.provided import read_password_hashes
 from tests.lab.helpers import (
     assert_ok,
+    cgroup_of,
     https_status,
     logged_in,
     login,
+    main_pid,
     person,
     run_host_suite,
     sh,
@@ -68,9 +70,7 @@ def test_quadlet_generator_accepts_the_deployed_units(lab_vm, site):
 
 
 def memory_max_of(site, container: str) -> str:
-    pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {container}")).strip()
-    cgroup = sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
-    return sh(f"cat /sys/fs/cgroup{cgroup}/memory.max").strip()
+    return sh(f"cat {cgroup_of(main_pid(site, container))}/memory.max").strip()
 
 
 def test_add_a_user_and_change_another_users_limit_and_password_in_one_deploy(

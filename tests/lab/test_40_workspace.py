@@ -18,9 +18,11 @@ from operations import layout
 from tests.lab.helpers import (
     alerts_posted,
     assert_ok,
+    cgroup_of,
     https_status,
     in_container,
     login,
+    main_pid,
     occurrences,
     person,
     run_host_suite,
@@ -348,7 +350,7 @@ def test_a_runaway_is_oom_killed_inside_its_container_without_lifting_a_limit(
 
     alice_before = identity()
     pid = alice_before.split()[-1]
-    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    cgroup = cgroup_of(pid)
     assert sh(f"cat {cgroup}/memory.high").strip() == str(alice.limits.memory_high)
     kills_before = int(re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1))
     posted = alerts_posted()
@@ -391,9 +393,7 @@ def test_page_cache_at_the_soft_limit_is_reclaimed_and_left_alone(lab_vm, site):
     limit fills the page cache up to memory.high, where the kernel reclaims it; nothing is
     killed and the memory guard does not act."""
     bob = site.users[1]
-    pid = sh(layout.as_account(site, "podman inspect --format '{{.State.Pid}}'"
-                                     f" {layout.container(bob)}")).strip()
-    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    cgroup = cgroup_of(main_pid(site, layout.container(bob)))
     guard = f"journalctl -u {layout.MEMORY_GUARD_UNIT} -o cat --no-pager | grep -c {bob.name} || true"
     lifted_before = sh(guard).strip()
     kills_before = re.search(r"oom_kill (\d+)", sh(f"cat {cgroup}/memory.events")).group(1)
@@ -412,8 +412,7 @@ def test_page_cache_at_the_soft_limit_is_reclaimed_and_left_alone(lab_vm, site):
 
 def test_cpu_quota_holds_under_a_busy_loop(lab_vm, site):
     bob = site.users[1]
-    pid = sh(layout.as_account(site, f"podman inspect --format '{{{{.State.Pid}}}}' {layout.container(bob)}")).strip()
-    cgroup = "/sys/fs/cgroup" + sh(f"cut -d: -f3 /proc/{pid}/cgroup").strip()
+    cgroup = cgroup_of(main_pid(site, layout.container(bob)))
     assert sh(f"cat {cgroup}/cpu.max").split() == [str(bob.limits.cpu_quota), "100000"]
     # The emulated VM often cannot give one container more than 1.5 cores at all, so the
     # configured quota is checked above and enforcement is shown with a quota this VM can
